@@ -1,0 +1,174 @@
+#include "parity/fixture.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "models/io/diffusers_folder.h"
+
+namespace clipgen::parity {
+namespace fs = std::filesystem;
+
+void register_all_runners();  // parity/registry.cpp
+
+FixtureContext::FixtureContext(fs::path dir) : dir_(std::move(dir)) {
+  fixture_ = io::read_json(dir_ / "fixture.json");
+}
+
+std::string FixtureContext::class_name() const {
+  if (fixture_.contains("class") && fixture_["class"].is_string()) return fixture_["class"].get<std::string>();
+  return "";
+}
+
+nlohmann::json FixtureContext::config() const {
+  std::string name = fixture_.contains("config") && fixture_["config"].is_string() ? fixture_["config"].get<std::string>() : "config.json";
+  return io::read_json(dir_ / name);
+}
+
+fs::path FixtureContext::weights_path() const {
+  if (fixture_.contains("weights") && fixture_["weights"].is_string()) return dir_ / fixture_["weights"].get<std::string>();
+  return dir_;
+}
+
+static void load_into(io::TensorMap& m, bool& loaded, const fs::path& p, bool optional) {
+  if (loaded) return;
+  loaded = true;
+  if (optional && !fs::exists(p)) return;
+  m = io::load_safetensors(p);
+}
+
+const io::TensorMap& FixtureContext::inputs() {
+  load_into(inputs_, inputs_loaded_, dir_ / "inputs.safetensors", false);
+  return inputs_;
+}
+const io::TensorMap& FixtureContext::outputs() {
+  load_into(outputs_, outputs_loaded_, dir_ / "outputs.safetensors", false);
+  return outputs_;
+}
+const io::TensorMap& FixtureContext::intermediates() {
+  load_into(intermediates_, intermediates_loaded_, dir_ / "intermediates.safetensors", true);
+  return intermediates_;
+}
+
+const at::Tensor& FixtureContext::input(const std::string& name) {
+  const auto& m = inputs();
+  auto it = m.find(name);
+  if (it == m.end()) throw Error(dir_.string() + ": fixture has no input '" + name + "'");
+  return it->second;
+}
+
+const at::Tensor& FixtureContext::output(const std::string& name) {
+  const auto& m = outputs();
+  auto it = m.find(name);
+  if (it == m.end()) throw Error(dir_.string() + ": fixture has no output '" + name + "'");
+  return it->second;
+}
+
+Comparison compare_tensors(const std::string& name, const at::Tensor& actual, const at::Tensor& ref, Tolerance tol) {
+  Comparison c;
+  c.name = name;
+  if (actual.sizes() != ref.sizes()) {
+    c.note = fmt::format("shape mismatch: got {}, expected {}", fmt::join(actual.sizes(), "x"), fmt::join(ref.sizes(), "x"));
+    c.max_abs_error = std::numeric_limits<double>::infinity();
+    return c;
+  }
+  auto a = actual.detach().to(torch::kCPU, torch::kDouble);
+  auto r = ref.detach().to(torch::kCPU, torch::kDouble);
+  double max_ref = r.numel() ? r.abs().max().item<double>() : 0.0;
+  c.max_abs_error = r.numel() ? (a - r).abs().max().item<double>() : 0.0;
+  if (std::isnan(c.max_abs_error)) c.max_abs_error = std::numeric_limits<double>::infinity();
+  c.allowed = tol.atol + tol.rtol * max_ref;
+  c.pass = c.max_abs_error <= c.allowed;
+  return c;
+}
+
+void FixtureContext::compare(const std::string& name, const at::Tensor& actual, Tolerance tol) {
+  const auto& m = outputs();
+  auto it = m.find(name);
+  if (it == m.end()) {
+    fail(name, "no reference output of that name");
+    return;
+  }
+  compare(name, actual, it->second, tol);
+}
+
+void FixtureContext::compare(const std::string& name, const at::Tensor& actual, const at::Tensor& ref, Tolerance tol) {
+  results_.push_back(compare_tensors(name, actual, ref, tol));
+}
+
+std::map<std::string, Runner>& runners() {
+  static std::map<std::string, Runner> table;
+  return table;
+}
+
+static std::string runner_key(const FixtureContext& ctx) {
+  auto cls = ctx.class_name();
+  if (!cls.empty()) return cls;
+  std::string name = ctx.fixture().value("fixture", ctx.dir().filename().string());
+  return name.substr(0, name.find('/'));
+}
+
+std::vector<Comparison> check_fixture(const fs::path& dir) {
+  static bool registered = [] {
+    register_all_runners();
+    return true;
+  }();
+  (void)registered;
+  FixtureContext ctx(dir);
+  auto key = runner_key(ctx);
+  auto it = runners().find(key);
+  if (it == runners().end()) throw Error(dir.string() + ": no fixture runner for '" + key + "'");
+  c10::InferenceMode guard;
+  it->second(ctx);
+  if (ctx.results().empty()) throw Error(dir.string() + ": runner '" + key + "' compared nothing");
+  return ctx.results();
+}
+
+bool FixtureResult::pass() const {
+  if (!error.empty() || comparisons.empty()) return false;
+  for (const auto& c : comparisons)
+    if (!c.pass) return false;
+  return true;
+}
+
+std::vector<FixtureResult> check_tree(const fs::path& dir) {
+  std::vector<fs::path> dirs;
+  if (fs::exists(dir / "fixture.json")) {
+    dirs.push_back(dir);
+  } else if (fs::is_directory(dir)) {
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().filename() == "fixture.json") dirs.push_back(e.path().parent_path());
+    std::sort(dirs.begin(), dirs.end());
+  }
+  if (dirs.empty()) throw Error(dir.string() + ": no fixture.json found");
+  std::vector<FixtureResult> out;
+  for (const auto& d : dirs) {
+    FixtureResult r;
+    r.dir = d;
+    try {
+      r.comparisons = check_fixture(d);
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string format_results(const std::vector<FixtureResult>& results) {
+  std::string s;
+  for (const auto& r : results) {
+    if (!r.error.empty()) {
+      s += fmt::format("{}  ERROR  {}\n", r.dir.string(), r.error);
+      continue;
+    }
+    for (const auto& c : r.comparisons) {
+      s += fmt::format("{}  {:<40} max_abs_err={:<11.3e} allowed={:<11.3e} {}{}\n", r.dir.string(), c.name, c.max_abs_error,
+                       c.allowed, c.pass ? "PASS" : "FAIL", c.note.empty() ? "" : "  (" + c.note + ")");
+    }
+  }
+  return s;
+}
+
+}  // namespace clipgen::parity

@@ -1,0 +1,95 @@
+// `clipgen fixture check`: runs a reference fixture folder (the shared/fixtures format: fixture.json,
+// config, weights, inputs.safetensors, outputs.safetensors, intermediates.safetensors) through clipgen's
+// implementation of its class and compares every output with the fixture README's tolerance rule
+// max|out - ref| <= atol + rtol * max|ref|.
+//
+// Each model/scheduler/pipeline family contributes a Runner, registered by the fixture's "class"
+// (or, for fixtures without one, by the first component of its "fixture" name: "clip_tokenizer",
+// "rng", "single_file"). Runners read what they need from the FixtureContext and call compare().
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/io/safetensors.h"
+
+namespace clipgen::parity {
+
+struct Tolerance {
+  double atol = 0, rtol = 0;
+  static Tolerance exact() { return {0, 0}; }
+  static Tolerance model() { return {1e-4, 1e-4}; }       // single model forward, intermediates
+  static Tolerance trajectory() { return {1e-5, 1e-5}; }  // scheduler trajectories
+  static Tolerance schedule() { return {0, 1e-6}; }       // scheduler timesteps/sigmas (float)
+  static Tolerance pipeline() { return {1e-3, 1e-3}; }    // end-to-end pipelines
+};
+
+struct Comparison {
+  std::string name;
+  double max_abs_error = 0;
+  double allowed = 0;
+  bool pass = false;
+  std::string note;  // e.g. a shape mismatch
+};
+
+class FixtureContext {
+public:
+  explicit FixtureContext(std::filesystem::path dir);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const nlohmann::json& fixture() const { return fixture_; }  // fixture.json
+  std::string class_name() const;                              // "class", or "" when absent
+  nlohmann::json config() const;                               // the config file named by fixture.json (or config.json)
+  std::filesystem::path weights_path() const;                  // dir / fixture["weights"]
+
+  const io::TensorMap& inputs();         // inputs.safetensors (lazily loaded)
+  const io::TensorMap& outputs();        // outputs.safetensors
+  const io::TensorMap& intermediates();  // intermediates.safetensors, empty if absent
+  const at::Tensor& input(const std::string& name);    // throws naming the fixture if absent
+  const at::Tensor& output(const std::string& name);
+
+  // Compares `actual` with the reference tensor `name` in outputs (or `ref` when given). Records the result.
+  void compare(const std::string& name, const at::Tensor& actual, Tolerance tol);
+  void compare(const std::string& name, const at::Tensor& actual, const at::Tensor& ref, Tolerance tol);
+  void record(Comparison c) { results_.push_back(std::move(c)); }
+  // Fails a named check with a message (e.g. a feature the fixture needs is missing).
+  void fail(const std::string& name, const std::string& note) { results_.push_back({name, 0, 0, false, note}); }
+
+  const std::vector<Comparison>& results() const { return results_; }
+
+private:
+  std::filesystem::path dir_;
+  nlohmann::json fixture_;
+  io::TensorMap inputs_, outputs_, intermediates_;
+  bool inputs_loaded_ = false, outputs_loaded_ = false, intermediates_loaded_ = false;
+  std::vector<Comparison> results_;
+};
+
+using Runner = std::function<void(FixtureContext&)>;
+
+// The runner table, filled once by register_all_runners() (parity/registry.cpp).
+std::map<std::string, Runner>& runners();
+
+// Runs one fixture folder. Fixture folders may nest (e.g. schedulers/ddim/steps_4 is found through
+// schedulers/ddim); check_tree() finds every fixture.json below `dir`.
+std::vector<Comparison> check_fixture(const std::filesystem::path& dir);
+
+struct FixtureResult {
+  std::filesystem::path dir;
+  std::vector<Comparison> comparisons;
+  std::string error;  // an exception while running, or "no runner for class X"
+  bool pass() const;
+};
+std::vector<FixtureResult> check_tree(const std::filesystem::path& dir);
+
+// Formats one line per comparison: "<fixture> <name> max_abs_err=… allowed=… PASS|FAIL".
+std::string format_results(const std::vector<FixtureResult>& results);
+
+// Pure comparison helper (no recording), also used by tests.
+Comparison compare_tensors(const std::string& name, const at::Tensor& actual, const at::Tensor& ref, Tolerance tol);
+
+}  // namespace clipgen::parity

@@ -1,0 +1,12 @@
+// The fixture runner table. Each family's runners live in parity/run_<family>.cpp.
+#include "parity/fixture.h"
+
+namespace clipgen::parity {
+
+void register_rng_runners();
+
+void register_all_runners() {
+  register_rng_runners();
+}
+
+}  // namespace clipgen::parity
