@@ -1,0 +1,106 @@
+// The shot schema (version 1) in typed form. configs::load_shots() reads YAML shot files into these
+// structs — validated, defaults merged, paths resolved against the YAML file's folder, seeds fixed —
+// so nothing outside configs/ ever sees YAML. The schema is documented in docs/shot-schema.md.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "configs/preset.h"
+
+namespace clipgen::configs {
+
+// A model reference: the built-in model, a diffusers folder or a single .safetensors file.
+struct ModelRef {
+  enum class Kind { Builtin, DiffusersFolder, SingleFile } kind = Kind::Builtin;
+  std::string spec = "builtin";   // as written in the shot file (for reports)
+  std::filesystem::path path;     // absolute; empty for Builtin
+};
+
+struct Keyframe {
+  int64_t frame = 0;        // output frame index at the shot's fps where this keyframe sits
+  double at_seconds = 0;    // the same position in seconds
+  std::string prompt;       // defaults to the shot prompt
+  std::string negative_prompt;
+  std::optional<std::filesystem::path> image;  // init image (img2img), absolute
+  double strength = 0.75;   // img2img strength (only with image)
+  int line = 0;             // source line, for messages
+};
+
+struct Sampler {
+  std::string name = "euler";        // ddim | pndm | euler | euler_ancestral | dpmpp_2m | lcm
+  int steps = 25;
+  double guidance = 7.5;
+  std::string sigma_schedule = "default";  // default | karras
+  int clip_skip = 1;                 // 1 = last layer
+};
+
+// Temporal-stage (Stable Video Diffusion) settings.
+struct Motion {
+  int motion_bucket_id = 127;
+  int fps_conditioning = 7;        // SVD "fps" conditioning (the model receives fps - 1)
+  double noise_aug_strength = 0.02;
+  int decode_chunk = 8;            // frames per temporal VAE decode call
+  int num_frames = 14;             // frames per model run (segment)
+  int overlap = 2;                 // frames blended between chained segments
+  int transition_frames = 4;       // frames blended at a keyframe change
+  double continuity = 0.0;         // img2img strength from the previous segment's last frame (0 = off)
+  double min_guidance = 1.0, max_guidance = 3.0;
+  int generation_fps = 7;          // frames generated per second before retiming to the preset fps
+};
+
+struct Post {
+  std::string fit = "crop";        // crop | letterbox | stretch
+  std::string retime = "blend";    // dup | blend | mci (motion-compensated interpolation)
+};
+
+struct Shot {
+  std::string id;
+  std::filesystem::path source_file;  // the YAML file
+  int source_line = 0;
+  Preset preset;                      // resolved preset (after --preset / shot overrides)
+  Rational fps{30, 1};                // output fps
+  int64_t frames = 0;                 // output frame count
+  double duration = 0;                // seconds = frames / fps
+  uint64_t seed = 0;
+  std::string prompt, negative_prompt;
+  std::vector<Keyframe> keyframes;    // at least one; the first at frame 0
+  Sampler sampler;
+  Motion motion;
+  Post post;
+  ModelRef keyframe_model, temporal_model;
+  int gen_width = 0, gen_height = 0;  // generation raster; 0 = model-native size in the preset's aspect
+  std::filesystem::path output;       // absolute final output file, inside the output root
+  std::optional<std::filesystem::path> audio;
+  std::string title;                  // optional on-screen title (checked against safe zones)
+
+  // The fully resolved shot as compact JSON (written into the output's metadata and reports).
+  std::string to_json() const;
+};
+
+struct LoadOptions {
+  std::filesystem::path out_root = "renders";  // outputs must stay inside it
+  std::optional<std::string> preset_override;  // --preset
+  std::vector<std::filesystem::path> preset_dirs;  // user preset folders
+  bool check_files = true;                     // check that images/audio/models exist
+};
+
+struct ShotList {
+  std::vector<Shot> shots;
+  std::vector<std::string> warnings;  // "file:line:col: warning: ..." (duration over preset max, title in UI zone)
+};
+
+// Loads and validates shot files. Collects every error of every file and throws one ConfigError whose
+// message lists them all, one per line, each "file:line:col: key.path: expected ..., got ...".
+ShotList load_shots(const std::vector<std::filesystem::path>& files, const LoadOptions& options = {});
+
+// Hard limits checked before anything is allocated.
+struct Limits {
+  static constexpr int64_t max_frames = 100000;
+  static constexpr int max_dimension = 8192;
+  static constexpr int max_steps = 1000;
+};
+
+}  // namespace clipgen::configs
