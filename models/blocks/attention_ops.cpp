@@ -56,7 +56,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     if (mask) {
       auto mc = mask->dim() >= 2 && mask->size(-2) == Lq ? mask->slice(-2, s, e) : *mask;
       scores = torch::baddbmm(mc.expand({B, H, e - s, Lk}).reshape({B * H, e - s, Lk}).to(qc.scalar_type()),
-                              qc.reshape({B * H, e - s, D}), kt.reshape({B * H, D, Lk}), 0.0, scale)
+                              qc.reshape({B * H, e - s, D}), kt.reshape({B * H, D, Lk}), 1.0, scale)
                    .view({B, H, e - s, Lk});
     } else {
       scores = torch::matmul(qc, kt).mul_(scale);
