@@ -19,10 +19,7 @@ nlohmann::json read_json(const fs::path& path) {
   }
 }
 
-static bool is_pickle_ext(const fs::path& p) {
-  auto e = p.extension().string();
-  return e == ".bin" || e == ".ckpt" || e == ".pt" || e == ".pth" || e == ".pkl";
-}
+static bool is_pickle_ext(const fs::path& p) { return is_pickle_extension(p); }
 
 static std::vector<fs::path> shards_from_index(const fs::path& index_file) {
   auto j = read_json(index_file);
@@ -53,7 +50,8 @@ std::vector<fs::path> find_weight_files(const fs::path& path, const std::string&
                            "arbitrary code). Convert to safetensors once in Python, e.g. "
                            "`pipe.save_pretrained(dir, safe_serialization=True)` or "
                            "`safetensors.torch.save_file(state_dict, 'model.safetensors')`");
-    if (path.string().ends_with(".safetensors.index.json")) return shards_from_index(path);
+    auto fname = path.filename().string();
+    if (fname.find(".safetensors.index") != std::string::npos && fname.ends_with(".json")) return shards_from_index(path);
     return {path};
   }
   if (!fs::is_directory(path)) throw ModelLoadError(path.string(), "", "no such file or folder");
@@ -66,8 +64,14 @@ std::vector<fs::path> find_weight_files(const fs::path& path, const std::string&
     for (const char* stem : stems) {
       auto single = path / (std::string(stem) + v + ".safetensors");
       if (fs::exists(single)) return {single};
+      // Sharded: diffusers names the variant index "<stem>.safetensors.index.<variant>.json";
+      // transformers writes "<stem>.<variant>.safetensors.index.json". Accept both.
       auto index = path / (std::string(stem) + v + ".safetensors.index.json");
       if (fs::exists(index)) return shards_from_index(index);
+      if (!v.empty()) {
+        auto index2 = path / (std::string(stem) + ".safetensors.index" + v + ".json");
+        if (fs::exists(index2)) return shards_from_index(index2);
+      }
     }
   }
   for (const auto& e : fs::directory_iterator(path)) {
@@ -105,6 +109,24 @@ PipelineIndex read_pipeline_index(const fs::path& root) {
   return idx;
 }
 
+WeightSet open_weights(const fs::path& path, const std::string& variant) {
+  WeightSet ws;
+  ws.paths = find_weight_files(path, variant);
+  std::map<std::string, std::string> where;
+  for (const auto& p : ws.paths) {
+    auto sf = SafetensorsFile::open(p);
+    for (const auto& t : sf->tensors()) {
+      auto [it, fresh] = where.emplace(t.name, p.filename().string());
+      if (!fresh)
+        throw ModelLoadError(p.string(), t.name, "tensor is also stored in shard '" + it->second + "'");
+      ws.tensors.emplace(t.name, sf->view(t.name));
+    }
+    ws.files.push_back(std::move(sf));
+  }
+  ws.tensors = normalize_legacy_names(ws.tensors);
+  return ws;
+}
+
 TensorMap normalize_legacy_names(const TensorMap& weights) {
   static const std::pair<const char*, const char*> kRenames[] = {
       {".query.", ".to_q."}, {".key.", ".to_k."}, {".value.", ".to_v."}, {".proj_attn.", ".to_out.0."}};
@@ -117,6 +139,8 @@ TensorMap normalize_legacy_names(const TensorMap& weights) {
         if (pos != std::string::npos) n.replace(pos, std::strlen(from), to);
       }
     }
+    if (out.count(n))
+      throw ModelLoadError("", name, "maps to '" + n + "', which the checkpoint also holds under its current name");
     out.emplace(std::move(n), t);
   }
   return out;

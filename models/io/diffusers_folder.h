@@ -33,6 +33,15 @@ struct PipelineIndex {
 };
 PipelineIndex read_pipeline_index(const std::filesystem::path& root);
 
+// Every tensor of a component (all shards), as zero-copy views, legacy names normalized. A tensor stored
+// in two shards is an error. `files` keeps the mappings alive (the views also do).
+struct WeightSet {
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::shared_ptr<SafetensorsFile>> files;
+  TensorMap tensors;
+};
+WeightSet open_weights(const std::filesystem::path& folder_or_file, const std::string& variant = "");
+
 // Renames keys written by early diffusers (VAE attention query/key/value/proj_attn) to current names.
 TensorMap normalize_legacy_names(const TensorMap& weights);
 

@@ -65,15 +65,8 @@ void load_state_dict(torch::nn::Module& module, const TensorMap& weights, const 
 
 void load_weights_into(torch::nn::Module& module, const std::filesystem::path& folder_or_file,
                        const LoadOptions& options) {
-  auto files = find_weight_files(folder_or_file);
-  TensorMap all;
-  std::vector<std::shared_ptr<SafetensorsFile>> keep;
-  for (const auto& f : files) {
-    auto sf = SafetensorsFile::open(f);
-    for (const auto& t : sf->tensors()) all.emplace(t.name, sf->view(t.name));
-    keep.push_back(sf);
-  }
-  load_state_dict(module, normalize_legacy_names(all), files.size() == 1 ? files[0].string() : folder_or_file.string(), options);
+  auto ws = open_weights(folder_or_file);
+  load_state_dict(module, ws.tensors, ws.paths.size() == 1 ? ws.paths[0].string() : folder_or_file.string(), options);
 }
 
 }  // namespace clipgen::io
