@@ -28,6 +28,9 @@ struct SafeZones {
   Insets title_safe;             // keep titles/text inside
   Insets platform_ui;            // covered by the platform's UI (captions, buttons); empty for film
   std::string source;            // where the figures come from (URL/document + date)
+  // Added: where each zone's figures come from (the `source:` of each zone in the preset file); `source`
+  // above joins the distinct ones with "; ".
+  std::string action_safe_source, title_safe_source, platform_ui_source;
 };
 
 struct VideoSettings {
@@ -68,6 +71,11 @@ struct Preset {
   double max_duration = 0;         // seconds; 0 = no limit
   SafeZones safe_zones;
   std::filesystem::path source_file;  // the preset file it was read from
+  // Added: where the figures come from (the `source:` field of each section of the preset file).
+  std::string raster_source;        // raster and fps
+  std::string video_source;         // codec, profile, pix_fmt, rate control, GOP
+  std::string audio_source;
+  std::string max_duration_source;
 };
 
 // Built-in presets (configs/presets/*.yaml) plus every *.yaml in `extra_dirs` (user presets; a user

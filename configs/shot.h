@@ -96,6 +96,11 @@ struct ShotList {
 // message lists them all, one per line, each "file:line:col: key.path: expected ..., got ...".
 ShotList load_shots(const std::vector<std::filesystem::path>& files, const LoadOptions& options = {});
 
+// Added: the seed a shot gets when its file sets none — a pure function of the id (documented in
+// docs/shot-schema.md): FNV-1a 64-bit hash of the id's UTF-8 bytes, folded to 32 bits (high xor low word),
+// so it is the same on every machine and fits torch.Generator().manual_seed in Python.
+uint64_t default_seed(const std::string& id);
+
 // Hard limits checked before anything is allocated.
 struct Limits {
   static constexpr int64_t max_frames = 100000;
