@@ -143,14 +143,14 @@ std::string format_preset_detail(const Preset& p) {
     const std::string* source;
     const char* area;
   };
-  for (const Row& r : {Row{"action safe", &z.action_safe, &z.action_safe_source, "keep action inside"},
-                       Row{"title safe ", &z.title_safe, &z.title_safe_source, "keep titles inside"},
-                       Row{"platform UI", &z.platform_ui, &z.platform_ui_source, "uncovered by the UI:"}}) {
+  for (const Row& r : {Row{"action safe:", &z.action_safe, &z.action_safe_source, "keep action inside"},
+                       Row{"title safe:", &z.title_safe, &z.title_safe_source, "keep titles inside"},
+                       Row{"platform UI:", &z.platform_ui, &z.platform_ui_source, "uncovered by the UI:"}}) {
     if (!any(*r.zone)) {
-      o << "    " << r.name << ":  none\n";
+      o << "    " << pad(r.name, 14) << "none\n";
       continue;
     }
-    o << "    " << r.name << ":  " << zone_line(*r.zone, W, H) << "\n";
+    o << "    " << pad(r.name, 14) << zone_line(*r.zone, W, H) << "\n";
     o << "                  " << zone_area(*r.zone, W, H, r.area) << "\n";
     if (!r.source->empty()) o << "                  source: " << *r.source << "\n";
   }

@@ -696,8 +696,8 @@ ShotList load_shots(const std::vector<fs::path>& files, const LoadOptions& optio
         auto [ot, ofresh] = outputs.emplace(res.shot.output, &res);
         if (!ofresh)
           res.origin.reader->error(res.origin.output_mark, res.origin.output_path,
-                                   "expected an output file no other shot writes, got " + res.shot.output.string() +
-                                       " (also written by shot '" + ot->second->shot.id + "' at " +
+                                   "expected an output file no other shot writes, got '" + res.shot.output.string() +
+                                       "' (also written by shot '" + ot->second->shot.id + "' at " +
                                        at_string(*ot->second->origin.reader, ot->second->origin.output_mark) + ")");
       }
     }
