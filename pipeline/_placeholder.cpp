@@ -1,1 +1,0 @@
-// placeholder so the target exists until the first real source lands; remove when pipeline has sources
