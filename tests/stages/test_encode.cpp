@@ -1,0 +1,326 @@
+// stages::Encoder against the real ffprobe/ffmpeg: for each delivery preset, a short synthetic clip is
+// encoded and its codec, profile, pixel format, raster, frame rate, frame count, duration, colour tags,
+// faststart layout, audio stream and metadata are read back with ffprobe; a flat colour patch is
+// decoded with an explicit BT.709 matrix and must round-trip within 3/255.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "configs/preset.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "media_test_util.h"
+#include "stages/encode.h"
+#include "test_util.h"
+
+extern "C" {
+#include <libavutil/log.h>
+}
+
+namespace fs = std::filesystem;
+using namespace clipgen;
+using clipgen::test::ffprobe;
+using clipgen::test::run_command;
+using nlohmann::json;
+
+namespace {
+
+struct Case {
+  configs::Preset preset;
+  int frames;
+  bool audio;
+  std::string codec_name, profile;
+};
+
+std::vector<Case> cases() {
+  using namespace clipgen::test;
+  return {
+      {preset_vertical_short(), 20, true, "h264", "High"},
+      {preset_hd(), 8, false, "h264", "High"},
+      {preset_uhd(), 4, false, "h264", "High"},
+      {preset_dci_flat(), 8, false, "h264", "High"},
+      {preset_dci_scope(), 8, true, "h264", "High"},
+      {preset_prores(), 4, true, "prores", "HQ"},
+      {preset_hevc_mkv(), 10, false, "hevc", "Main"},
+      {preset_vp9_webm(), 10, true, "vp9", "Profile 0"},
+      {preset_av1("mp4"), 8, false, "av1", "Main"},
+      {preset_av1("mkv"), 8, false, "av1", "Main"},
+  };
+}
+
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+  std::string n = info.param.preset.name;
+  for (auto& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+// A 1 s 440 Hz mono 44.1 kHz WAV: resampling, up-mixing and trimming are all exercised.
+fs::path make_audio_bed(const fs::path& dir) {
+  auto wav = dir / "bed.wav";
+  if (!fs::exists(wav))
+    run_command("ffmpeg -v error -y -f lavfi -i sine=frequency=440:sample_rate=44100:duration=1 -ac 1 " +
+                clipgen::test::quote(wav));
+  return wav;
+}
+
+// Top-level box types of an ISO-BMFF (mp4/mov) file, in order.
+std::vector<std::string> top_level_boxes(const fs::path& file) {
+  std::ifstream f(file, std::ios::binary);
+  std::vector<std::string> types;
+  const auto end = fs::file_size(file);
+  uint64_t pos = 0;
+  while (pos + 8 <= end) {
+    f.seekg(static_cast<std::streamoff>(pos));
+    unsigned char h[16];
+    f.read(reinterpret_cast<char*>(h), 8);
+    uint64_t size = (uint64_t{h[0]} << 24) | (h[1] << 16) | (h[2] << 8) | h[3];
+    types.emplace_back(reinterpret_cast<char*>(h + 4), 4);
+    if (size == 1) {
+      f.read(reinterpret_cast<char*>(h + 8), 8);
+      size = 0;
+      for (int i = 8; i < 16; ++i) size = (size << 8) | h[i];
+    } else if (size == 0) {
+      size = end - pos;
+    }
+    if (size < 8) break;
+    pos += size;
+  }
+  return types;
+}
+
+// The time a stream spans. mp4/mov: its duration. Matroska/WebM: the DURATION tag is the end time,
+// and with Opus audio the muxer shifts every stream by the Opus pre-skip (~7 ms) so that no
+// timestamp is negative: subtract the start time.
+double duration_of(const json& stream) {
+  if (stream.contains("duration")) return std::stod(stream["duration"].get<std::string>());
+  const double start = stream.contains("start_time") ? std::stod(stream["start_time"].get<std::string>()) : 0.0;
+  const json tags = stream.value("tags", json::object());
+  for (const auto& [k, v] : tags.items()) {
+    if (k == "DURATION" || k == "duration") {
+      int hh, mm;
+      double ss;
+      if (std::sscanf(v.get<std::string>().c_str(), "%d:%d:%lf", &hh, &mm, &ss) == 3)
+        return hh * 3600 + mm * 60 + ss - start;
+    }
+  }
+  return -1;
+}
+
+std::string tag(const json& probe, const std::string& key) {
+  const json tags = probe["format"].value("tags", json::object());
+  for (const auto& [k, v] : tags.items()) {
+    std::string lk = k;
+    for (auto& c : lk) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lk == key) return v.get<std::string>();
+  }
+  return "<missing>";
+}
+
+stages::EncodeMetadata metadata_for(const std::string& shot_id) {
+  return {"0.1.0-test", shot_id, 1234567890123ULL,
+          R"({"id":")" + shot_id + R"(","seed":1234567890123,"prompt":"a \"quoted\" prompt, ünïcode"})"};
+}
+
+// libav's per-encode statistics (x264 summaries etc.) would bury the test output.
+const int quiet_libav = [] {
+  av_log_set_level(AV_LOG_ERROR);
+  return 0;
+}();
+
+class EncodePreset : public testing::TestWithParam<Case> {};
+
+TEST_P(EncodePreset, FfprobeSeesThePresetSettings) {
+  const Case& c = GetParam();
+  const auto& p = c.preset;
+  auto dir = clipgen::test::scratch_dir("encode_" + case_name({c, 0}));
+  auto out = dir / ("clip." + p.container);
+  std::optional<fs::path> bed;
+  if (c.audio) bed = make_audio_bed(dir);
+  {
+    stages::Encoder enc(p, out, metadata_for("shot-" + p.name), bed);
+    for (int i = 0; i < c.frames; ++i) enc.write(clipgen::test::synthetic_frame(p.width, p.height, i));
+    EXPECT_FALSE(fs::exists(out)) << "the final name must not exist before finish()";
+    EXPECT_TRUE(fs::exists(enc.temp_path()));
+    EXPECT_EQ(enc.finish(), out);
+    EXPECT_FALSE(fs::exists(enc.temp_path()));
+  }
+  ASSERT_TRUE(fs::exists(out));
+
+  const json probe = ffprobe(out);
+  const json* v = clipgen::test::stream_of(probe, "video");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ((*v)["codec_name"], c.codec_name);
+  EXPECT_EQ((*v)["profile"], c.profile);
+  EXPECT_EQ((*v)["pix_fmt"], p.video.pix_fmt);
+  EXPECT_EQ((*v)["width"], p.width);
+  EXPECT_EQ((*v)["height"], p.height);
+  const std::string rate = std::to_string(p.fps.num) + "/" + std::to_string(p.fps.den);
+  EXPECT_EQ((*v)["r_frame_rate"], rate);
+  EXPECT_EQ((*v)["avg_frame_rate"], rate);
+  EXPECT_EQ((*v)["nb_read_frames"], std::to_string(c.frames));
+  EXPECT_EQ((*v)["color_space"], "bt709");
+  EXPECT_EQ((*v)["color_transfer"], "bt709");
+  EXPECT_EQ((*v)["color_primaries"], "bt709");
+  EXPECT_EQ((*v)["color_range"], "tv");
+  const double expected = static_cast<double>(c.frames) * p.fps.den / p.fps.num;
+  // mp4/mov keep the exact CFR timestamps; Matroska/WebM store milliseconds.
+  const double tol = (p.container == "mp4" || p.container == "mov") ? 1e-4 : 1.5e-3;
+  EXPECT_NEAR(duration_of(*v), expected, tol) << "video stream duration";
+
+  if (p.container == "mp4" || p.container == "mov") {
+    auto boxes = top_level_boxes(out);
+    auto moov = std::find(boxes.begin(), boxes.end(), "moov");
+    auto mdat = std::find(boxes.begin(), boxes.end(), "mdat");
+    ASSERT_NE(moov, boxes.end());
+    ASSERT_NE(mdat, boxes.end());
+    EXPECT_LT(moov - boxes.begin(), mdat - boxes.begin()) << "faststart: moov must precede mdat";
+  }
+
+  const json* a = clipgen::test::stream_of(probe, "audio");
+  if (c.audio) {
+    ASSERT_NE(a, nullptr) << "audio bed given, no audio stream";
+    const std::string acodec = p.audio.codec == "libopus" ? "opus" : p.audio.codec;
+    EXPECT_EQ((*a)["codec_name"], acodec);
+    EXPECT_EQ((*a)["sample_rate"], std::to_string(p.audio.sample_rate));
+    EXPECT_EQ((*a)["channels"], p.audio.channels);
+    // Trimmed to the clip: within one audio frame (AAC/Opus frame granularity).
+    EXPECT_NEAR(duration_of(*a), expected, 1024.0 / p.audio.sample_rate + 1e-3) << "audio stream duration";
+  } else {
+    EXPECT_EQ(a, nullptr);
+  }
+
+  EXPECT_EQ(tag(probe, "clipgen_version"), "0.1.0-test");
+  EXPECT_EQ(tag(probe, "clipgen_shot_id"), "shot-" + p.name);
+  EXPECT_EQ(tag(probe, "clipgen_seed"), "1234567890123");
+  const std::string shot = tag(probe, "clipgen_shot");
+  ASSERT_NE(shot, "<missing>");
+  EXPECT_EQ(json::parse(shot), json::parse(metadata_for("shot-" + p.name).shot_json));
+
+  // Colour round trip: the flat patch (top-left quarter), decoded with the BT.709 matrix, tv range.
+  for (int index : {0, c.frames - 1}) {
+    auto rgb = clipgen::test::decode_rgb(out, index, p.width, p.height, "tv");
+    const int x0 = p.width / 4 - 8, y0 = p.height / 4 - 8;
+    double sum[3] = {0, 0, 0};
+    for (int y = y0; y < y0 + 16; ++y)
+      for (int x = x0; x < x0 + 16; ++x)
+        for (int ch = 0; ch < 3; ++ch) sum[ch] += rgb[(static_cast<size_t>(y) * p.width + x) * 3 + ch];
+    for (int ch = 0; ch < 3; ++ch)
+      EXPECT_NEAR(sum[ch] / 256.0, clipgen::test::kPatch[ch], 3.0) << "frame " << index << " channel " << ch;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, EncodePreset, testing::ValuesIn(cases()), case_name);
+
+TEST(Encoder, H264ClosedGopKeyframesAndBFrames) {
+  auto p = clipgen::test::preset_vertical_short();
+  p.width = 320, p.height = 568;  // small raster, same codec settings
+  auto dir = clipgen::test::scratch_dir("encode_gop");
+  auto out = dir / "gop.mp4";
+  stages::Encoder enc(p, out, metadata_for("gop"));
+  for (int i = 0; i < 40; ++i) enc.write(clipgen::test::synthetic_frame(p.width, p.height, i));
+  enc.finish();
+  auto frames = json::parse(run_command("ffprobe -v error -select_streams v -show_entries frame=key_frame,pict_type,pts "
+                                        "-of json " + clipgen::test::quote(out)))["frames"];
+  ASSERT_EQ(frames.size(), 40u);
+  std::vector<int> keys;
+  int b = 0;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (frames[i]["key_frame"] == 1) keys.push_back(static_cast<int>(i));
+    if (frames[i]["pict_type"] == "B") ++b;
+    // CFR: frame i at i/30 s exactly (mp4 time base 1/15360: 512 ticks per frame).
+    EXPECT_EQ(frames[i]["pts"].get<int64_t>() - frames[0]["pts"].get<int64_t>(), static_cast<int64_t>(i) * 512);
+  }
+  EXPECT_EQ(keys, (std::vector<int>{0, 15, 30})) << "IDR every 15 frames (closed GOP of fps/2)";
+  EXPECT_GT(b, 0) << "2 B-frames configured, none found";
+  // x264 writes its settings into the stream: check the GOP/B-frame settings it received.
+  std::ifstream f(out, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_NE(bytes.find("keyint=15"), std::string::npos);
+  EXPECT_NE(bytes.find("bframes=2"), std::string::npos);
+  EXPECT_NE(bytes.find("open_gop=0"), std::string::npos);
+  EXPECT_NE(bytes.find("crf=18.0"), std::string::npos);
+}
+
+TEST(Encoder, ExceptionMidEncodeLeavesNoFile) {
+  auto p = clipgen::test::preset_vertical_short();
+  p.width = 320, p.height = 568;
+  auto dir = clipgen::test::scratch_dir("encode_abort");
+  auto out = dir / "abort.mp4";
+  fs::path temp;
+  try {
+    stages::Encoder enc(p, out, metadata_for("abort"), make_audio_bed(dir));
+    temp = enc.temp_path();
+    for (int i = 0; i < 5; ++i) enc.write(clipgen::test::synthetic_frame(p.width, p.height, i));
+    EXPECT_TRUE(fs::exists(temp));
+    enc.write(clipgen::test::synthetic_frame(p.width + 2, p.height, 5));  // wrong raster: throws
+    FAIL() << "write() accepted a frame of the wrong size";
+  } catch (const EncodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("322x568"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(temp.empty());
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_EQ(temp.parent_path(), out.parent_path()) << "temporary file must be in the output folder";
+
+  // Any exception unwinding past the encoder (e.g. cancellation) removes the partial file too.
+  try {
+    stages::Encoder enc(p, out, metadata_for("abort"));
+    temp = enc.temp_path();
+    enc.write(clipgen::test::synthetic_frame(p.width, p.height, 0));
+    throw CancelledError();
+  } catch (const CancelledError&) {
+  }
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_TRUE(fs::is_empty(dir / "") || (fs::exists(dir / "bed.wav") && std::distance(fs::directory_iterator(dir), {}) == 1));
+}
+
+TEST(Encoder, BadSettingsAreErrorsNamingTheSetting) {
+  auto dir = clipgen::test::scratch_dir("encode_bad");
+  auto p = clipgen::test::preset_hd();
+  p.width = 64, p.height = 64;
+  p.video.options = {{"no-such-option", "1"}};
+  try {
+    stages::Encoder enc(p, dir / "x.mp4", metadata_for("bad"));
+    FAIL();
+  } catch (const EncodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-option"), std::string::npos) << e.what();
+  }
+  p.video.options.clear();
+  p.video.profile = "ultra";
+  EXPECT_THROW(stages::Encoder(p, dir / "x.mp4", metadata_for("bad")), EncodeError);
+  p.video.profile = "high";
+  p.container = "avi";
+  EXPECT_THROW(stages::Encoder(p, dir / "x.avi", metadata_for("bad")), EncodeError);
+  p.container = "mp4";
+  try {
+    stages::Encoder enc(p, dir / "x.mp4", metadata_for("bad"), dir / "missing.wav");
+    FAIL();
+  } catch (const EncodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.wav"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::is_empty(dir)) << "failed constructors leave no files";
+}
+
+TEST(Encoder, SynchronousModeWritesTheSameStream) {
+  // queue_depth 0 (no encoder thread) must give a bit-identical video stream with x264 (deterministic
+  // with a fixed thread count).
+  auto p = clipgen::test::preset_hd();
+  p.width = 320, p.height = 180;
+  p.video.options = {{"threads", "1"}};
+  auto dir = clipgen::test::scratch_dir("encode_sync");
+  for (int depth : {0, 4}) {
+    stages::Encoder enc(p, dir / ("d" + std::to_string(depth) + ".mp4"), metadata_for("sync"), std::nullopt,
+                        stages::EncoderOptions{depth});
+    for (int i = 0; i < 12; ++i) enc.write(clipgen::test::synthetic_frame(p.width, p.height, i));
+    enc.finish();
+  }
+  auto md5 = [&](const std::string& f) {
+    return run_command("ffmpeg -v error -i " + clipgen::test::quote(dir / f) + " -map 0:v -c copy -f md5 -");
+  };
+  EXPECT_EQ(md5("d0.mp4"), md5("d4.mp4"));
+}
+
+}  // namespace
