@@ -412,7 +412,8 @@ void read_output(Context& c, const Layers& L, const YAML::Node& shot_node, const
   const std::string inside = "a path inside the output root (" + c.options.out_root.string() + ")";
   fs::path p(spec);
   fs::path full = p.is_absolute() ? p : c.out_root / p;
-  if (spec.back() == '/') full /= s.id + "." + ext;
+  const std::string last = p.filename().string();
+  if (spec.back() == '/' || last == "." || last == "..") full /= s.id + "." + ext;
   else if (full.extension().empty()) full += "." + ext;
   else if (full.extension() != "." + ext) {
     r.error(mark, path,

@@ -175,7 +175,7 @@ void Reader::check_keys(const YAML::Node& map, const std::string& path, const st
   if (!is_map(map)) return;
   std::vector<std::pair<std::string, YAML::Mark>> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: the iterator hands out a temporary pair
     if (!key.IsScalar()) {
       expected(key, path, "a key name (text)");
       continue;
