@@ -19,7 +19,7 @@ using detail::Reader;
 
 const std::vector<std::string> kCodecs = {"libx264", "libx265", "prores_ks", "libvpx-vp9", "libsvtav1"};
 const std::vector<std::string> kContainers = {"mp4", "mov", "mkv", "webm"};
-const std::vector<std::string> kPixFmts = {"yuv420p",    "yuv420p10le", "yuv422p",
+const std::vector<std::string> kPixFmts = {"yuv420p",     "yuv420p10le", "yuv422p",
                                            "yuv422p10le", "yuv444p",     "yuv444p10le"};
 const std::vector<std::string> kAudioCodecs = {"aac", "pcm_s16le", "pcm_s24le", "libopus"};
 
@@ -50,8 +50,7 @@ void read_insets(Reader& r, const YAML::Node& n, const std::string& path, Insets
   side("right", out.right);
   if (auto s = read_source(r, n, path)) source = *s;
   const bool any = out.top > 0 || out.bottom > 0 || out.left > 0 || out.right > 0;
-  if (any && source.empty())
-    r.error(n, path, "expected a 'source:' naming where these figures come from, got none");
+  if (any && source.empty()) r.error(n, path, "expected a 'source:' naming where these figures come from, got none");
 }
 
 void read_preset(Reader& r, const YAML::Node& root, const std::filesystem::path& file, Preset& p) {
@@ -59,14 +58,14 @@ void read_preset(Reader& r, const YAML::Node& root, const std::filesystem::path&
     r.expected(root, "", "a preset (a mapping with name, raster, video, audio, container, ...)");
     return;
   }
-  r.check_keys(root, "", {"name", "description", "raster", "video", "audio", "container", "faststart",
-                          "max_duration", "safe_zones"});
+  r.check_keys(
+      root, "",
+      {"name", "description", "raster", "video", "audio", "container", "faststart", "max_duration", "safe_zones"});
   const std::string stem = file.stem().string();
   if (!root["name"]) {
     r.error(root, "name", "expected the preset name '" + stem + "' (the file name), got nothing");
   } else if (auto name = r.text(root["name"], "name", false)) {
-    if (*name != stem)
-      r.error(root["name"], "name", "expected '" + stem + "' (the file name), got '" + *name + "'");
+    if (*name != stem) r.error(root["name"], "name", "expected '" + stem + "' (the file name), got '" + *name + "'");
     p.name = *name;
   }
   if (root["description"])

@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "configs/yaml_reader.h"
 
@@ -116,8 +115,8 @@ std::string format_preset_detail(const Preset& p) {
   const auto& v = p.video;
   o << "  video:        " << v.codec << ", profile " << v.profile << ", " << v.pix_fmt << ", " << v.color << " "
     << v.range << " range\n";
-  o << "  rate control: " << rate_control(v) << (v.codec == "prores_ks" ? " (nominal; ProRes rate follows the profile)" : "")
-    << "\n";
+  o << "  rate control: " << rate_control(v)
+    << (v.codec == "prores_ks" ? " (nominal; ProRes rate follows the profile)" : "") << "\n";
   o << "  GOP:          " << v.gop << " frames, " << (v.closed_gop ? "closed" : "open") << ", " << v.b_frames
     << " B-frames, encoder preset " << v.encoder_preset << "\n";
   for (const auto& [k, val] : v.options) o << "  option:       " << k << "=" << val << "\n";
@@ -131,7 +130,7 @@ std::string format_preset_detail(const Preset& p) {
   if (!p.audio_source.empty()) o << "                source: " << p.audio_source << "\n";
   o << "  container:    " << p.container
     << (p.faststart && (p.container == "mp4" || p.container == "mov") ? " (+faststart: index before the media data)"
-                                                                         : "")
+                                                                      : "")
     << "\n";
   o << "  max duration: " << seconds(p.max_duration) << "\n";
   if (!p.max_duration_source.empty()) o << "                source: " << p.max_duration_source << "\n";
@@ -155,8 +154,9 @@ std::string format_preset_detail(const Preset& p) {
     if (!r.source->empty()) o << "                  source: " << *r.source << "\n";
   }
   if (any(z.platform_ui)) {
-    const Insets both{std::max(z.title_safe.top, z.platform_ui.top), std::max(z.title_safe.bottom, z.platform_ui.bottom),
-                      std::max(z.title_safe.left, z.platform_ui.left), std::max(z.title_safe.right, z.platform_ui.right)};
+    const Insets both{
+        std::max(z.title_safe.top, z.platform_ui.top), std::max(z.title_safe.bottom, z.platform_ui.bottom),
+        std::max(z.title_safe.left, z.platform_ui.left), std::max(z.title_safe.right, z.platform_ui.right)};
     o << "    titles on this platform: " << zone_area(both, W, H, "inside") << "\n";
   }
   return o.str();
@@ -197,9 +197,12 @@ std::string format_shot(const Shot& s) {
     << "\n  generation_fps: " << m.generation_fps << "\n";
   auto model = [](const ModelRef& r) {
     switch (r.kind) {
-      case ModelRef::Kind::Builtin: return std::string("builtin");
-      case ModelRef::Kind::DiffusersFolder: return r.path.string() + "  # diffusers folder";
-      case ModelRef::Kind::SingleFile: return r.path.string() + "  # single .safetensors file";
+      case ModelRef::Kind::Builtin:
+        return std::string("builtin");
+      case ModelRef::Kind::DiffusersFolder:
+        return r.path.string() + "  # diffusers folder";
+      case ModelRef::Kind::SingleFile:
+        return r.path.string() + "  # single .safetensors file";
     }
     return std::string("builtin");
   };

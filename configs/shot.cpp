@@ -17,14 +17,13 @@ using namespace detail;
 
 namespace {
 
-const std::vector<std::string> kShotKeys = {"id",        "title",  "preset",  "duration", "frames", "fps",
-                                            "seed",      "prompt", "negative_prompt", "keyframes", "motion",
-                                            "sampler",   "models", "size",    "post",     "output", "audio"};
+const std::vector<std::string> kShotKeys = {
+    "id",        "title",  "preset",  "duration", "frames", "fps",  "seed",   "prompt", "negative_prompt",
+    "keyframes", "motion", "sampler", "models",   "size",   "post", "output", "audio"};
 const std::vector<std::string> kKeyframeKeys = {"at", "prompt", "negative_prompt", "image", "strength"};
-const std::vector<std::string> kMotionKeys = {"motion_bucket_id", "fps",          "noise_aug_strength",
-                                              "decode_chunk",     "num_frames",   "overlap",
-                                              "transition_frames", "continuity",  "min_guidance",
-                                              "max_guidance",     "generation_fps"};
+const std::vector<std::string> kMotionKeys = {"motion_bucket_id", "fps",          "noise_aug_strength", "decode_chunk",
+                                              "num_frames",       "overlap",      "transition_frames",  "continuity",
+                                              "min_guidance",     "max_guidance", "generation_fps"};
 const std::vector<std::string> kSamplerKeys = {"name", "steps", "guidance", "sigma_schedule", "clip_skip"};
 const std::vector<std::string> kSamplerNames = {"ddim", "pndm", "euler", "euler_ancestral", "dpmpp_2m", "lcm"};
 const std::vector<std::string> kPickleExts = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"};
@@ -125,8 +124,10 @@ std::optional<double> read_seconds(Reader& r, const YAML::Node& n, const std::st
   std::optional<double> v;
   if (is_scalar(n)) {
     std::string s = n.Scalar();
-    if (!s.empty() && s.back() == 's') s.pop_back();
-    else if (!is_plain_scalar(n)) s.clear();
+    if (!s.empty() && s.back() == 's')
+      s.pop_back();
+    else if (!is_plain_scalar(n))
+      s.clear();
     v = plain_number(s);
   }
   if (!v || *v <= 0) {
@@ -171,9 +172,10 @@ ModelRef read_model(Context& c, const Found& f) {
   const std::string ext = lower(p.extension().string());
   if (std::find(kPickleExts.begin(), kPickleExts.end(), ext) != kPickleExts.end()) {
     c.r.expected(f.node, f.path, what,
-                 " (" + ext + " files are Python pickles, which can run code when loaded, so clipgen refuses them; "
-                 "convert it once with safetensors.torch.save_file(torch.load(f)[\"state_dict\"], out) or "
-                 "diffusers' from_single_file(...).save_pretrained(folder, safe_serialization=True))");
+                 " (" + ext +
+                     " files are Python pickles, which can run code when loaded, so clipgen refuses them; "
+                     "convert it once with safetensors.torch.save_file(torch.load(f)[\"state_dict\"], out) or "
+                     "diffusers' from_single_file(...).save_pretrained(folder, safe_serialization=True))");
     return m;
   }
   std::error_code ec;
@@ -211,8 +213,10 @@ std::optional<int64_t> read_at(Reader& r, const YAML::Node& n, const std::string
         return std::stoll(digits);
     } else {
       std::string t = s;
-      if (!t.empty() && t.back() == 's') t.pop_back();
-      else if (!is_plain_scalar(n)) t.clear();
+      if (!t.empty() && t.back() == 's')
+        t.pop_back();
+      else if (!is_plain_scalar(n))
+        t.clear();
       if (auto v = plain_number(t); v && *v >= 0 && *v < 1e9) return std::llround(*v * fps.value());
     }
   }
@@ -244,8 +248,10 @@ void read_keyframes(Context& c, const Layers& L, const YAML::Node& shot_node, co
   if (!kf) {
     if (s.prompt.empty()) {
       const Found p = L.get("prompt");
-      if (p) r.expected(p.node, p.path, "text (what the shot shows)");
-      else r.error(shot_node, join_path(prefix, "prompt"), "expected text (what the shot shows), got nothing");
+      if (p)
+        r.expected(p.node, p.path, "text (what the shot shows)");
+      else
+        r.error(shot_node, join_path(prefix, "prompt"), "expected text (what the shot shows), got nothing");
     }
     add_default_first(mark_of(shot_node).line + 1);
     return;
@@ -413,8 +419,10 @@ void read_output(Context& c, const Layers& L, const YAML::Node& shot_node, const
   fs::path p(spec);
   fs::path full = p.is_absolute() ? p : c.out_root / p;
   const std::string last = p.filename().string();
-  if (spec.back() == '/' || last == "." || last == "..") full /= s.id + "." + ext;
-  else if (full.extension().empty()) full += "." + ext;
+  if (spec.back() == '/' || last == "." || last == "..")
+    full /= s.id + "." + ext;
+  else if (full.extension().empty())
+    full += "." + ext;
   else if (full.extension() != "." + ext) {
     r.error(mark, path,
             "expected a file name ending in '." + ext + "' (preset '" + s.preset.name + "' writes " + ext + "), got '" +
@@ -478,8 +486,10 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
   if (c.options.preset_override) {
     preset_name = *c.options.preset_override;
   } else if (pf) {
-    if (auto t = r.text(pf.node, pf.path, false)) preset_name = *t;
-    else preset_name.clear();
+    if (auto t = r.text(pf.node, pf.path, false))
+      preset_name = *t;
+    else
+      preset_name.clear();
   }
   if (const Preset* p = preset_name.empty() ? nullptr : c.presets.find(preset_name)) {
     s.preset = *p;
@@ -489,8 +499,9 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
   }
   if (preset_ok && (s.preset.width > Limits::max_dimension || s.preset.height > Limits::max_dimension))
     r.error(pf ? mark_of(pf.node) : mark_of(shot_node), pf ? pf.path : join_path(prefix, "preset"),
-            "expected a raster of at most " + std::to_string(Limits::max_dimension) + " pixels (Limits::max_dimension), got " +
-                std::to_string(s.preset.width) + "x" + std::to_string(s.preset.height));
+            "expected a raster of at most " + std::to_string(Limits::max_dimension) +
+                " pixels (Limits::max_dimension), got " + std::to_string(s.preset.width) + "x" +
+                std::to_string(s.preset.height));
 
   // fps
   s.fps = s.preset.fps;
@@ -538,8 +549,7 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
       const YAML::Node& m = n;
       both = both || (is_map(m) && m["duration"] && m["frames"]);
     }
-    if (!both)
-      r.error(shot_node, join_path(prefix, "duration"), "expected seconds (or 'frames: N'), got nothing");
+    if (!both) r.error(shot_node, join_path(prefix, "duration"), "expected seconds (or 'frames: N'), got nothing");
   }
   s.duration = length_ok ? s.frames / s.fps.value() : 0;
 
@@ -619,8 +629,8 @@ void read_file(Context& c, const YAML::Node& root, std::vector<Resolved>& out) {
       if (r.require_map(defaults, "defaults", "settings shared by every shot")) {
         have_defaults = true;
         if (defaults["id"])
-          r.error(defaults["id"], "defaults.id", "expected ids only in shots (each shot needs its own), got " +
-                                                     describe(defaults["id"]));
+          r.error(defaults["id"], "defaults.id",
+                  "expected ids only in shots (each shot needs its own), got " + describe(defaults["id"]));
         r.check_keys(defaults, "defaults", with(without(kShotKeys, "id"), {"id"}));
       }
     }
@@ -655,8 +665,8 @@ uint64_t default_seed(const std::string& id) {
 ShotList load_shots(const std::vector<fs::path>& files, const LoadOptions& options) {
   const PresetRegistry presets = PresetRegistry::load(options.preset_dirs);
   if (options.preset_override && !presets.find(*options.preset_override))
-    throw ConfigError("--preset: expected a preset name (see clipgen presets), got '" + *options.preset_override +
-                      "'" + did_you_mean(*options.preset_override, presets.names()));
+    throw ConfigError("--preset: expected a preset name (see clipgen presets), got '" + *options.preset_override + "'" +
+                      did_you_mean(*options.preset_override, presets.names()));
 
   std::error_code ec;
   fs::path out_root = fs::absolute(options.out_root, ec).lexically_normal();
@@ -672,8 +682,8 @@ ShotList load_shots(const std::vector<fs::path>& files, const LoadOptions& optio
     Reader& r = *readers.back();
     auto root = load_yaml_file(files[i], r);
     if (!root) continue;
-    Context c{r, presets, options, fs::absolute(files[i], ec).parent_path().lexically_normal(), out_root,
-              list.warnings};
+    Context c{r,        presets,      options, fs::absolute(files[i], ec).parent_path().lexically_normal(),
+              out_root, list.warnings};
     std::vector<Resolved> shots;
     read_file(c, *root, shots);
     for (auto& s : shots) {

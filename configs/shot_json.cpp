@@ -12,9 +12,12 @@ std::string rate_text(Rational r) { return std::to_string(r.num) + "/" + std::to
 
 const char* kind_name(ModelRef::Kind k) {
   switch (k) {
-    case ModelRef::Kind::Builtin: return "builtin";
-    case ModelRef::Kind::DiffusersFolder: return "diffusers_folder";
-    case ModelRef::Kind::SingleFile: return "single_file";
+    case ModelRef::Kind::Builtin:
+      return "builtin";
+    case ModelRef::Kind::DiffusersFolder:
+      return "diffusers_folder";
+    case ModelRef::Kind::SingleFile:
+      return "single_file";
   }
   return "builtin";
 }
@@ -36,10 +39,11 @@ Json preset_json(const Preset& p) {
   j["container"] = p.container;
   j["faststart"] = p.faststart;
   const auto& v = p.video;
-  Json video{{"codec", v.codec},     {"profile", v.profile}, {"pix_fmt", v.pix_fmt},
-             {"rate_control", v.rate_control}};
-  if (v.rate_control == "crf") video["crf"] = v.crf;
-  else video["bitrate"] = v.bitrate;
+  Json video{{"codec", v.codec}, {"profile", v.profile}, {"pix_fmt", v.pix_fmt}, {"rate_control", v.rate_control}};
+  if (v.rate_control == "crf")
+    video["crf"] = v.crf;
+  else
+    video["bitrate"] = v.bitrate;
   if (v.maxrate) video["maxrate"] = v.maxrate;
   if (v.bufsize) video["bufsize"] = v.bufsize;
   video["gop"] = v.gop;
@@ -76,8 +80,8 @@ std::string Shot::to_json() const {
   j["negative_prompt"] = negative_prompt;
   Json kfs = Json::array();
   for (const auto& k : keyframes) {
-    Json kj{{"frame", k.frame}, {"at_seconds", k.at_seconds}, {"prompt", k.prompt},
-            {"negative_prompt", k.negative_prompt}};
+    Json kj{
+        {"frame", k.frame}, {"at_seconds", k.at_seconds}, {"prompt", k.prompt}, {"negative_prompt", k.negative_prompt}};
     if (k.image) {
       kj["image"] = k.image->string();
       kj["strength"] = k.strength;
@@ -103,8 +107,10 @@ std::string Shot::to_json() const {
                      {"generation_fps", motion.generation_fps}};
   j["post"] = Json{{"fit", post.fit}, {"retime", post.retime}};
   j["models"] = Json{{"keyframe", model_json(keyframe_model)}, {"temporal", model_json(temporal_model)}};
-  if (gen_width > 0 && gen_height > 0) j["size"] = Json{{"width", gen_width}, {"height", gen_height}};
-  else j["size"] = nullptr;
+  if (gen_width > 0 && gen_height > 0)
+    j["size"] = Json{{"width", gen_width}, {"height", gen_height}};
+  else
+    j["size"] = nullptr;
   j["output"] = output.string();
   j["audio"] = audio ? Json(audio->string()) : Json(nullptr);
   j["title"] = title;

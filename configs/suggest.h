@@ -10,8 +10,8 @@ namespace clipgen::configs {
 int edit_distance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word`, or "" when none is close: the smallest edit distance if it is at most
-// 1 for words of up to 4 characters, else max(2, size / 3) (ties: the first in `candidates`); otherwise the first candidate that contains
-// `word` (at least 3 characters) as a substring, e.g. "reels" → "instagram-reels".
+// 1 for words of up to 4 characters, else max(2, size / 3) (ties: the first in `candidates`); otherwise the first
+// candidate that contains `word` (at least 3 characters) as a substring, e.g. "reels" → "instagram-reels".
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 // " (did you mean 'x'?)" or "" — ready to append to a message.

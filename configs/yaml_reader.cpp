@@ -314,9 +314,9 @@ std::optional<Rational> Reader::rate(const YAML::Node& node, const std::string& 
 std::optional<YAML::Node> load_yaml_file(const std::filesystem::path& path, Reader& reader) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    reader.error(YAML::Mark::null_mark(), "", "expected a readable YAML file, got " +
-                                                  std::string(std::filesystem::exists(path) ? "a file that cannot be read"
-                                                                                            : "no such file"));
+    reader.error(YAML::Mark::null_mark(), "",
+                 "expected a readable YAML file, got " +
+                     std::string(std::filesystem::exists(path) ? "a file that cannot be read" : "no such file"));
     return std::nullopt;
   }
   std::stringstream ss;

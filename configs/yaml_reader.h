@@ -2,12 +2,12 @@
 // YAML nodes with every problem collected as a diagnostic instead of thrown. Other libraries must not
 // include this header; they receive typed structs (shot.h, preset.h).
 #pragma once
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "configs/preset.h"
 
@@ -26,7 +26,7 @@ struct Diagnostic {
 // order given), line, column, with exact duplicates removed (an error inside `defaults:` is found once per
 // shot that uses it but reported once).
 class Diagnostics {
-public:
+ public:
   void add(Diagnostic d) { items_.push_back(std::move(d)); }
   bool empty() const { return items_.empty(); }
   std::vector<Diagnostic> sorted() const;
@@ -35,7 +35,7 @@ public:
     if (!empty()) throw_all();
   }
 
-private:
+ private:
   std::vector<Diagnostic> items_;
 };
 
@@ -59,8 +59,9 @@ inline bool is_seq(const YAML::Node& n) { return n.IsDefined() && n.IsSequence()
 
 // Reads typed values from one file's nodes, reporting problems into a Diagnostics.
 class Reader {
-public:
-  Reader(Diagnostics& sink, std::string file, int file_index) : sink_(sink), file_(std::move(file)), index_(file_index) {}
+ public:
+  Reader(Diagnostics& sink, std::string file, int file_index)
+      : sink_(sink), file_(std::move(file)), index_(file_index) {}
 
   const std::string& file() const { return file_; }
   void error(const YAML::Mark& mark, const std::string& path, const std::string& message);
@@ -92,13 +93,11 @@ public:
                                     const std::vector<std::string>& allowed);
   std::optional<Rational> rate(const YAML::Node& node, const std::string& path, double max_fps);
 
-private:
+ private:
   Diagnostics& sink_;
   std::string file_;
   int index_ = 0;
 };
-
-
 
 // Reads a whole file as YAML: tab indentation and parse errors become diagnostics ("invalid YAML: ...",
 // at yaml-cpp's position). Returns nullopt when the file could not be read as one YAML document.

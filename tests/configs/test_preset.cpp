@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "configs/preset.h"
 #include "core/error.h"
@@ -57,7 +59,8 @@ const Expect kExpected[] = {
 }  // namespace
 
 TEST(Presets, BuiltinDirIsTheSourceTreeFolder) {
-  EXPECT_EQ(fs::weakly_canonical(builtin_preset_dir()), fs::weakly_canonical(fs::path(CLIPGEN_SOURCE_DIR) / "configs/presets"));
+  EXPECT_EQ(fs::weakly_canonical(builtin_preset_dir()),
+            fs::weakly_canonical(fs::path(CLIPGEN_SOURCE_DIR) / "configs/presets"));
 }
 
 TEST(Presets, EveryBuiltinPresetLoadsWithItsDocumentedValues) {
@@ -96,8 +99,10 @@ TEST(Presets, EveryBuiltinPresetLoadsWithItsDocumentedValues) {
     EXPECT_FALSE(p.safe_zones.title_safe_source.empty());
     EXPECT_FALSE(p.safe_zones.source.empty());
     EXPECT_GT(p.safe_zones.title_safe.top, 0);
-    if (p.video.rate_control == "crf") EXPECT_GT(p.video.crf, 0);
-    else EXPECT_GT(p.video.bitrate, 0);
+    if (p.video.rate_control == "crf")
+      EXPECT_GT(p.video.crf, 0);
+    else
+      EXPECT_GT(p.video.bitrate, 0);
   }
 }
 
@@ -143,7 +148,8 @@ TEST(Presets, SafeZonesAndLimits) {
 TEST(Presets, UnknownNameSuggests) {
   const auto reg = PresetRegistry::load();
   EXPECT_EQ(reg.find("nope"), nullptr);
-  EXPECT_EQ(error_of([&] { reg.get("vertical-shrt"); }), "unknown preset 'vertical-shrt' (did you mean 'vertical-short'?)");
+  EXPECT_EQ(error_of([&] { reg.get("vertical-shrt"); }),
+            "unknown preset 'vertical-shrt' (did you mean 'vertical-short'?)");
 }
 
 TEST(Presets, UserFolderOverridesAndAdds) {
@@ -176,7 +182,8 @@ faststart: false
 
 TEST(Presets, EnvironmentOverridesTheBuiltinFolder) {
   const fs::path dir = test::scratch_dir("presets_env");
-  write(dir / "only.yaml", "name: only\nraster: {width: 640, height: 360, fps: 24}\nvideo: {codec: libx264}\ncontainer: mkv\n");
+  write(dir / "only.yaml",
+        "name: only\nraster: {width: 640, height: 360, fps: 24}\nvideo: {codec: libx264}\ncontainer: mkv\n");
   ::setenv("CLIPGEN_PRESET_PATH", dir.c_str(), 1);
   const auto reg = PresetRegistry::load();
   ::unsetenv("CLIPGEN_PRESET_PATH");
@@ -197,22 +204,54 @@ safe_zones:
   platform_ui: {top: 0.2}
 extra: 1
 )");
-  write(dir / "renamed.yaml", "name: other\nraster: {width: 9000, height: 720, fps: 25}\nvideo: {codec: prores_ks}\ncontainer: mp4\n");
+  write(dir / "renamed.yaml",
+        "name: other\nraster: {width: 9000, height: 720, fps: 25}\nvideo: {codec: prores_ks}\ncontainer: mp4\n");
   const std::string d = dir.string() + "/";
   EXPECT_EQ(error_of([&] { PresetRegistry::load({dir}); }),
-            d + "broken.yaml:4:10: video.codec: expected libx264, libx265, prores_ks, libvpx-vp9 or libsvtav1, got 'libx246' (did you mean 'libx264'?)\n" +
-            d + "broken.yaml:5:8: video.crf: expected an integer from 0 to 63, got 99\n" +
-            d + "broken.yaml:6:8: video.gop: expected an integer from 1 to 1000, got 0\n" +
-            d + "broken.yaml:9:16: safe_zones.platform_ui: expected a 'source:' naming where these figures come from, got none\n" +
-            d + "broken.yaml:10:1: extra: unknown key, expected one of: name, description, raster, video, audio, container, faststart, max_duration, safe_zones\n" +
-            d + "renamed.yaml:1:7: name: expected 'renamed' (the file name), got 'other'\n" +
-            d + "renamed.yaml:2:17: raster.width: expected at most 8192 (Limits::max_dimension), got 9000\n" +
-            d + "renamed.yaml:4:12: container: expected a container that can carry prores_ks, got mp4");
+            d +
+                "broken.yaml:4:10: video.codec: expected libx264, libx265, prores_ks, libvpx-vp9 or libsvtav1, got "
+                "'libx246' (did you mean 'libx264'?)\n" +
+                d + "broken.yaml:5:8: video.crf: expected an integer from 0 to 63, got 99\n" + d +
+                "broken.yaml:6:8: video.gop: expected an integer from 1 to 1000, got 0\n" + d +
+                "broken.yaml:9:16: safe_zones.platform_ui: expected a 'source:' naming where these figures come from, "
+                "got none\n" +
+                d +
+                "broken.yaml:10:1: extra: unknown key, expected one of: name, description, raster, video, audio, "
+                "container, faststart, max_duration, safe_zones\n" +
+                d + "renamed.yaml:1:7: name: expected 'renamed' (the file name), got 'other'\n" + d +
+                "renamed.yaml:2:17: raster.width: expected at most 8192 (Limits::max_dimension), got 9000\n" + d +
+                "renamed.yaml:4:12: container: expected a container that can carry prores_ks, got mp4");
   // load_preset_file reads one file with the same checks
-  EXPECT_EQ(error_of([&] { load_preset_file(dir / "renamed.yaml"); }).rfind(d + "renamed.yaml:1:7: name: expected", 0), 0u);
+  EXPECT_EQ(error_of([&] { load_preset_file(dir / "renamed.yaml"); }).rfind(d + "renamed.yaml:1:7: name: expected", 0),
+            0u);
 }
 
 TEST(Presets, MissingUserFolderIsAnError) {
   EXPECT_EQ(error_of([] { PresetRegistry::load({"/nonexistent/presets"}); }),
             "/nonexistent/presets: expected a preset folder, got no such folder");
+}
+
+TEST(Presets, DocsTableMatchesThePresetFiles) {
+  // docs/presets.md's first table: | `name` | W×H | fps | video | pix_fmt | rate | GOP | container | audio | max |
+  std::ifstream in(fs::path(CLIPGEN_SOURCE_DIR) / "docs/presets.md");
+  const auto reg = PresetRegistry::load();
+  std::set<std::string> seen;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream ss(line.substr(1));
+    for (std::string c; std::getline(ss, c, '|');) cells.push_back(c.substr(1, c.size() - 2));
+    if (cells.size() != 10) continue;  // the safe-zone table has other columns
+    const std::string name = cells[0].substr(1, cells[0].size() - 2);
+    SCOPED_TRACE(name);
+    const Preset& p = reg.get(name);
+    seen.insert(name);
+    EXPECT_EQ(cells[1], std::to_string(p.width) + "\u00d7" + std::to_string(p.height));
+    EXPECT_EQ(cells[2], std::to_string(p.fps.num));
+    EXPECT_EQ(cells[4], p.video.pix_fmt);
+    EXPECT_EQ(cells[7].substr(0, 3), p.container);
+    EXPECT_EQ(cells[9] == "none", p.max_duration == 0);
+    if (p.max_duration > 0) EXPECT_EQ(cells[9], std::to_string(static_cast<int>(p.max_duration)) + " s");
+  }
+  EXPECT_EQ(seen.size(), reg.names().size());
 }

@@ -35,9 +35,11 @@ TEST(Report, PresetDetailShowsZonesInPixelsAndPercent) {
   const auto reg = PresetRegistry::load();
   const std::string d = format_preset_detail(reg.get("instagram-reels"));
   // 14% of 1920 = 268.8 -> 269 px; 35% of 1920 = 672 px; 6% of 1080 = 64.8 -> 65 px
-  EXPECT_TRUE(contains(d, "platform UI:  top 269 px (14%), bottom 672 px (35%), left 65 px (6%), right 65 px (6%)")) << d;
+  EXPECT_TRUE(contains(d, "platform UI:  top 269 px (14%), bottom 672 px (35%), left 65 px (6%), right 65 px (6%)"))
+      << d;
   // action safe 3.5%: 67 px of 1920, 38 px of 1080
-  EXPECT_TRUE(contains(d, "action safe:  top 67 px (3.5%), bottom 67 px (3.5%), left 38 px (3.5%), right 38 px (3.5%)")) << d;
+  EXPECT_TRUE(contains(d, "action safe:  top 67 px (3.5%), bottom 67 px (3.5%), left 38 px (3.5%), right 38 px (3.5%)"))
+      << d;
   EXPECT_TRUE(contains(d, "titles on this platform: inside x 65..1015, y 269..1248 (950x979)")) << d;
   EXPECT_TRUE(contains(d, "source: Meta")) << d;
   EXPECT_TRUE(contains(d, "1080x1920 (9:16) at 30 fps")) << d;
@@ -54,7 +56,9 @@ TEST(Report, ShotIsFullyResolved) {
   EXPECT_TRUE(contains(s, "id: street-dawn-to-night\n")) << s;
   EXPECT_TRUE(contains(s, "preset: hd (1920x1080, 30 fps, libx264, mp4)\n")) << s;
   EXPECT_TRUE(contains(s, "frames: 120  # 4s\n")) << s;
-  EXPECT_TRUE(contains(s, "seed: " + std::to_string(default_seed("street-dawn-to-night")) + "  # derived from the id\n")) << s;
+  EXPECT_TRUE(
+      contains(s, "seed: " + std::to_string(default_seed("street-dawn-to-night")) + "  # derived from the id\n"))
+      << s;
   EXPECT_TRUE(contains(s, "  - at: 2.5s  # frame 75\n")) << s;
   EXPECT_TRUE(contains(s, "  steps: 30\n")) << s;
   EXPECT_TRUE(contains(s, "  keyframe: builtin\n")) << s;

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "configs/shot.h"
@@ -33,7 +32,8 @@ std::string error_of(const std::vector<fs::path>& files, const LoadOptions& opt)
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
   return s;
 }
 
@@ -106,8 +106,8 @@ TEST(Examples, ShotListMergesDefaults) {
   EXPECT_EQ(b.keyframes[1].frame, 75);  // 2.5 s at 30 fps
   EXPECT_DOUBLE_EQ(b.keyframes[1].at_seconds, 2.5);
   EXPECT_NE(b.keyframes[1].prompt.find("night"), std::string::npos);
-  EXPECT_EQ(b.sampler.steps, 30);       // the shot's own value
-  EXPECT_EQ(b.sampler.name, "euler");   // merged from defaults key by key
+  EXPECT_EQ(b.sampler.steps, 30);      // the shot's own value
+  EXPECT_EQ(b.sampler.name, "euler");  // merged from defaults key by key
   EXPECT_DOUBLE_EQ(b.sampler.guidance, 7.5);
   EXPECT_EQ(b.motion.motion_bucket_id, 127);
   EXPECT_EQ(b.output, fs::weakly_canonical(root) / "street-dawn-to-night.mp4");
@@ -144,8 +144,9 @@ TEST(Examples, FilmScopeResolves) {
 }
 
 TEST(Examples, AllTogetherHaveUniqueIdsAndOutputs) {
-  const auto list = load_shots({examples() / "quickstart.yaml", examples() / "shotlist.yaml", examples() / "film-scope.yaml"},
-                               options_with_root(test::scratch_dir("shot_all")));
+  const auto list =
+      load_shots({examples() / "quickstart.yaml", examples() / "shotlist.yaml", examples() / "film-scope.yaml"},
+                 options_with_root(test::scratch_dir("shot_all")));
   EXPECT_EQ(list.shots.size(), 5u);
 }
 
@@ -210,14 +211,16 @@ TEST(Shot, FolderWithoutConfigIsNotAModel) {
   fs::create_directories(dir / "empty");
   write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nmodels: {keyframe: empty}\n");
   EXPECT_EQ(error_of({dir / "a.yaml"}, options_with_root(dir / "out")),
-            (dir / "a.yaml").string() + ":4:20: models.keyframe: expected 'builtin', a diffusers folder or a "
-            ".safetensors file, got 'empty' (the folder " + (dir / "empty").string() +
-            " has neither model_index.json nor config.json)");
+            (dir / "a.yaml").string() +
+                ":4:20: models.keyframe: expected 'builtin', a diffusers folder or a "
+                ".safetensors file, got 'empty' (the folder " +
+                (dir / "empty").string() + " has neither model_index.json nor config.json)");
 }
 
 TEST(Shot, CheckFilesOffAcceptsMissingFiles) {
   const fs::path dir = test::scratch_dir("shot_nocheck");
-  write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\naudio: none.wav\nmodels: {keyframe: m.safetensors, temporal: svd}\n");
+  write(dir / "a.yaml",
+        "id: a\nduration: 1\nprompt: x\naudio: none.wav\nmodels: {keyframe: m.safetensors, temporal: svd}\n");
   LoadOptions o = options_with_root(dir / "out");
   o.check_files = false;
   const auto list = load_shots({dir / "a.yaml"}, o);
@@ -257,8 +260,9 @@ TEST(Shot, SymlinkOutOfTheOutputRootIsRefused) {
   fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "link");
   write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\noutput: link/a.mp4\n");
   EXPECT_EQ(error_of({dir / "a.yaml"}, options_with_root(dir / "out")),
-            (dir / "a.yaml").string() + ":4:9: output: expected a path inside the output root (" + (dir / "out").string() +
-                "), got 'link/a.mp4' (a symlink leads to " + (dir / "elsewhere/a.mp4").string() + ")");
+            (dir / "a.yaml").string() + ":4:9: output: expected a path inside the output root (" +
+                (dir / "out").string() + "), got 'link/a.mp4' (a symlink leads to " +
+                (dir / "elsewhere/a.mp4").string() + ")");
   // an absolute path inside the root is fine
   write(dir / "b.yaml", "id: b\nduration: 1\nprompt: x\noutput: " + (dir / "out/sub/b.mp4").string() + "\n");
   EXPECT_EQ(load_shots({dir / "b.yaml"}, options_with_root(dir / "out")).shots[0].output, dir / "out/sub/b.mp4");
@@ -267,7 +271,9 @@ TEST(Shot, SymlinkOutOfTheOutputRootIsRefused) {
 TEST(Shot, DuplicateIdsAcrossFilesNameBothPlaces) {
   const fs::path dir = test::scratch_dir("shot_dup");
   write(dir / "one.yaml", "id: intro\nduration: 1\nprompt: x\n");
-  write(dir / "two.yaml", "version: 1\nshots:\n  - id: other\n    duration: 1\n    prompt: y\n  - id: intro\n    duration: 2\n    prompt: z\n");
+  write(dir / "two.yaml",
+        "version: 1\nshots:\n  - id: other\n    duration: 1\n    prompt: y\n  - id: intro\n    duration: 2\n    "
+        "prompt: z\n");
   const std::string msg = error_of({dir / "one.yaml", dir / "two.yaml"}, options_with_root(dir / "out"));
   EXPECT_EQ(replace_all(msg, dir.string() + "/", ""),
             "two.yaml:6:9: shots[1].id: expected a unique shot id, got 'intro' (already used at one.yaml:1:5)");
@@ -275,7 +281,8 @@ TEST(Shot, DuplicateIdsAcrossFilesNameBothPlaces) {
 
 TEST(Shot, DuplicateOutputsAreRefused) {
   const fs::path dir = test::scratch_dir("shot_dup_out");
-  write(dir / "a.yaml", "version: 1\ndefaults: {duration: 1, prompt: x, output: same.mp4}\nshots:\n  - id: a\n  - id: b\n");
+  write(dir / "a.yaml",
+        "version: 1\ndefaults: {duration: 1, prompt: x, output: same.mp4}\nshots:\n  - id: a\n  - id: b\n");
   EXPECT_EQ(replace_all(error_of({dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
             "a.yaml:2:44: defaults.output: expected an output file no other shot writes, got 'out/same.mp4' (also "
             "written by shot 'a' at a.yaml:2:44)");
@@ -285,10 +292,11 @@ TEST(Shot, ErrorsOfSeveralFilesComeTogetherInFileOrder) {
   const fs::path dir = test::scratch_dir("shot_multi");
   write(dir / "z.yaml", "id: z\nduration: -1\nprompt: x\n");
   write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nsampler: {steps: 0}\nfps: 0\n");
-  EXPECT_EQ(replace_all(error_of({dir / "z.yaml", dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
-            "z.yaml:2:11: duration: expected a positive duration in seconds (4, 2.5 or 2.5s), got -1\n"
-            "a.yaml:4:18: sampler.steps: expected an integer from 1 to 1000, got 0\n"
-            "a.yaml:5:6: fps: expected a frame rate (30, 29.97 or 30000/1001) up to 240, got 0");
+  EXPECT_EQ(
+      replace_all(error_of({dir / "z.yaml", dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
+      "z.yaml:2:11: duration: expected a positive duration in seconds (4, 2.5 or 2.5s), got -1\n"
+      "a.yaml:4:18: sampler.steps: expected an integer from 1 to 1000, got 0\n"
+      "a.yaml:5:6: fps: expected a frame rate (30, 29.97 or 30000/1001) up to 240, got 0");
   EXPECT_EQ(error_of({dir / "missing.yaml"}, options_with_root(dir / "out")),
             (dir / "missing.yaml").string() + ": expected a readable YAML file, got no such file");
 }
@@ -307,7 +315,8 @@ TEST(Shot, PresetOverrideWins) {
 
 TEST(Shot, UserPresetFolderIsUsed) {
   const fs::path dir = test::scratch_dir("shot_user_preset");
-  write(dir / "presets/clip720.yaml", "name: clip720\nraster: {width: 1280, height: 720, fps: 25}\nvideo: {codec: libx264}\ncontainer: mkv\n");
+  write(dir / "presets/clip720.yaml",
+        "name: clip720\nraster: {width: 1280, height: 720, fps: 25}\nvideo: {codec: libx264}\ncontainer: mkv\n");
   write(dir / "a.yaml", "id: a\npreset: clip720\nduration: 2\nprompt: x\n");
   LoadOptions o = options_with_root(dir / "out");
   o.preset_dirs = {dir / "presets"};
@@ -322,8 +331,9 @@ TEST(ShotWarnings, LongerThanPresetMaximum) {
   write(dir / "a.yaml", "id: a\npreset: youtube-shorts\nduration: 200\nprompt: x\n");
   const auto list = load_shots({dir / "a.yaml"}, options_with_root(dir / "out"));
   ASSERT_EQ(list.warnings.size(), 1u);
-  EXPECT_EQ(list.warnings[0], (dir / "a.yaml").string() +
-                                  ":3:11: warning: duration: 200s is longer than preset 'youtube-shorts' allows (180s)");
+  EXPECT_EQ(list.warnings[0],
+            (dir / "a.yaml").string() +
+                ":3:11: warning: duration: 200s is longer than preset 'youtube-shorts' allows (180s)");
 }
 
 TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
