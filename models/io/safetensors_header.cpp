@@ -53,16 +53,22 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* base, size_t size, con
       "clipgen never unpickles (loading a pickle can run arbitrary code). Convert it once in Python: "
       "`safetensors.torch.save_file(torch.load(path, weights_only=True)[\"state_dict\"], \"model.safetensors\")` "
       "or, for a diffusers/transformers folder, `save_pretrained(dir, safe_serialization=True)`";
-  if (size >= 4 && std::memcmp(base, "PK\x03\x04", 4) == 0)
-    throw ModelLoadError(file, "", std::string("this is a PyTorch zip checkpoint (torch.save), not safetensors; ") + kPickleAdvice);
-  if (size >= 2 && base[0] == 0x80 && base[1] >= 2 && base[1] <= 5)
-    throw ModelLoadError(file, "", std::string("this is a Python pickle, not safetensors; ") + kPickleAdvice);
+  // Pickle / torch zip content under a safetensors name. Checked only when the bytes cannot be a
+  // safetensors file (a valid header length may well start with 0x80 0x02).
+  auto refuse_pickle = [&] {
+    if (size >= 4 && std::memcmp(base, "PK\x03\x04", 4) == 0)
+      throw ModelLoadError(file, "", std::string("this is a PyTorch zip checkpoint (torch.save), not safetensors; ") + kPickleAdvice);
+    if (size >= 2 && base[0] == 0x80 && base[1] >= 2 && base[1] <= 5)
+      throw ModelLoadError(file, "", std::string("this is a Python pickle, not safetensors; ") + kPickleAdvice);
+  };
+  if (size < 8) refuse_pickle();
   if (size < 8)
     throw ModelLoadError(file, "", "truncated file: " + std::to_string(size) +
                                        " bytes, a safetensors file starts with an 8-byte header length");
   SafetensorsHeader h;
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | base[i];
+  if (n > size - 8 || (n >= 1 && base[8] != '{')) refuse_pickle();
   if (n > size - 8)
     throw ModelLoadError(file, "", "header length " + std::to_string(n) + " runs past the end of the file (" +
                                        std::to_string(size) + " bytes): truncated or not a safetensors file");

@@ -234,3 +234,12 @@ TEST(Safetensors, UnalignedDataIsCopiedNotMisread) {
   EXPECT_FLOAT_EQ(b[1].item<float>(), -2.0f);
   EXPECT_EQ(f->view("a")[0].item<uint8_t>(), 7);
 }
+
+TEST(Safetensors, HeaderLengthStartingLikeAPickleIsNotMistakenForOne) {
+  // Header length 640 = bytes 80 02 00 ..., the same first bytes as a protocol-2 pickle.
+  std::string h = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  h += std::string(640 - h.size(), ' ');
+  float one = 1.0f;
+  auto f = SafetensorsFile::from_bytes(le64(640) + h + std::string(reinterpret_cast<char*>(&one), 4), "x.safetensors");
+  EXPECT_FLOAT_EQ(f->view("w")[0].item<float>(), 1.0f);
+}
