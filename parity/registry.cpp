@@ -4,9 +4,13 @@
 namespace clipgen::parity {
 
 void register_rng_runners();
+void register_unet_runners();
+void register_vae_runners();
 
 void register_all_runners() {
   register_rng_runners();
+  register_unet_runners();
+  register_vae_runners();
 }
 
 }  // namespace clipgen::parity

@@ -39,6 +39,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& co
   ao.scale = opt_.scale_qk ? 1.0 / std::sqrt(static_cast<double>(opt_.dim_head)) : 1.0;
   ao.upcast = opt_.upcast_attention || opt_.upcast_softmax;
   ao.max_chunk_bytes = max_chunk_bytes;
+  // QKᵀ and PV: 2 · 2·B·heads·L·Lk·dim_head
+  if (FlopCounter::enabled()) FlopCounter::add(4.0 * q.size(0) * q.size(1) * q.size(2) * k.size(2) * q.size(3));
   auto o = merge_heads(attention(q, k, v, mask, ao));  // [B, L, heads·dim_head]
   o = out_proj_(o);                                    // [B, L, out_dim]
   if (spatial) o = o.transpose(1, 2).reshape({B, opt_.out_dim, H, W});  // [B, C, H, W]

@@ -40,11 +40,19 @@ public:
   explicit Conv2dImpl(const Conv2dOptions& o);
   at::Tensor forward(const at::Tensor& x);
   const Conv2dOptions& options() const { return opt_; }
+  // Fast inference: the weight is re-ordered once into oneDNN's blocked layout and convolutions run
+  // through at::mkldnn_convolution (no per-call weight re-packing). Results are identical. The packed copy
+  // is rebuilt when the weight changes (load, .to(dtype)). No effect without MKLDNN or off the CPU.
+  void set_fast(bool on) { fast_ = on; packed_ = at::Tensor(); }
 
   at::Tensor weight, bias;  // bias undefined when options().bias is false
 
 private:
   Conv2dOptions opt_;
+  bool fast_ = false;
+  at::Tensor packed_;
+  const void* packed_ptr_ = nullptr;
+  int64_t packed_version_ = -1;
 };
 TORCH_MODULE(Conv2d);
 
@@ -62,6 +70,19 @@ private:
   int64_t in_, out_;
 };
 TORCH_MODULE(Linear);
+
+// Counts floating-point operations of Conv2d, Linear and attention matmuls (2 × multiply-accumulates;
+// norms, activations, softmax and elementwise ops are not counted) while enabled. For benchmarks.
+struct FlopCounter {
+  static void enable(bool on);
+  static bool enabled();
+  static void reset();
+  static void add(double flops);
+  static double total();
+};
+
+// Enables/disables Conv2dImpl::set_fast on every Conv2d below `root`. Returns how many were switched.
+int64_t set_fast_inference(torch::nn::Module& root, bool on);
 
 // Applies a diffusers activation by name: "silu"/"swish", "gelu", "relu", "mish", "quick_gelu".
 // Throws UnsupportedError naming `key` and the value for anything else.
