@@ -334,6 +334,9 @@ struct Encoder::Impl {
     video.stream = avformat_new_stream(fmt.get(), nullptr);
     if (!video.stream) throw EncodeError("avformat_new_stream: out of memory");
     av::check(avcodec_parameters_from_context(video.stream->codecpar, video.ctx.get()), "copying video parameters");
+    // HEVC in mp4/mov as 'hvc1' (parameter sets in the sample description), which Apple players require.
+    if (preset.video.codec == "libx265" && (preset.container == "mp4" || preset.container == "mov"))
+      video.stream->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1');
     video.stream->time_base = video.ctx->time_base;
     video.stream->avg_frame_rate = video.ctx->framerate;
     video.stream->r_frame_rate = video.ctx->framerate;

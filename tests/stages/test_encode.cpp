@@ -196,6 +196,7 @@ TEST_P(EncodePreset, FfprobeSeesThePresetSettings) {
   EXPECT_EQ((*v)["color_transfer"], "bt709");
   EXPECT_EQ((*v)["color_primaries"], "bt709");
   EXPECT_EQ((*v)["color_range"], "tv");
+  if (c.codec_name == "hevc" && (p.container == "mp4" || p.container == "mov")) EXPECT_EQ((*v)["codec_tag_string"], "hvc1");
   const double expected = static_cast<double>(c.frames) * p.fps.den / p.fps.num;
   // mp4/mov keep the exact CFR timestamps; Matroska/WebM store milliseconds.
   const double tol = (p.container == "mp4" || p.container == "mov") ? 1e-4 : 1.5e-3;
