@@ -281,6 +281,31 @@ TEST(Encoder, H264ClosedGopKeyframesAndBFrames) {
   EXPECT_NE(bytes.find("crf=18.0"), std::string::npos);
 }
 
+TEST(Encoder, AudioBedShorterThanTheClipIsPaddedWithSilence) {
+  // PCM in mov: sample-exact, so the padded track must be exactly the clip's 30 / 24 = 1.25 s.
+  auto p = clipgen::test::preset_prores();
+  p.width = 128, p.height = 72;
+  auto dir = clipgen::test::scratch_dir("encode_pad");
+  auto out = dir / "pad.mov";
+  stages::Encoder enc(p, out, metadata_for("pad"), make_audio_bed(dir));  // 1 s bed
+  for (int i = 0; i < 30; ++i) enc.write(clipgen::test::synthetic_frame(p.width, p.height, i));
+  enc.finish();
+  auto probe = ffprobe(out);
+  const json* a = clipgen::test::stream_of(probe, "audio");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ((*a)["codec_name"], "pcm_s24le");
+  EXPECT_EQ((*a)["nb_read_frames"].get<std::string>().empty(), false);
+  EXPECT_NEAR(duration_of(*a), 1.25, 1e-6);
+  // Decoded by ffmpeg: the sine for the first second, digital silence after it.
+  auto pcm = run_command("ffmpeg -v error -i " + clipgen::test::quote(out) + " -map 0:a -f s32le -");
+  ASSERT_EQ(pcm.size(), 60000u * 2 * 4);
+  const int32_t* s = reinterpret_cast<const int32_t*>(pcm.data());
+  double loud = 0;
+  for (size_t i = 2 * 4800; i < 2 * 43200; ++i) loud = std::max(loud, std::abs(static_cast<double>(s[i])));
+  EXPECT_GT(loud / 2147483648.0, 0.05);  // the 440 Hz sine (amplitude 1/8, -3 dB on each channel)
+  for (size_t i = 2 * 48200; i < 2 * 60000; ++i) ASSERT_EQ(s[i], 0) << "sample " << i / 2;
+}
+
 TEST(Encoder, ExceptionMidEncodeLeavesNoFile) {
   auto p = clipgen::test::preset_vertical_short();
   p.width = 320, p.height = 568;
