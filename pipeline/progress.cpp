@@ -40,14 +40,16 @@ static std::string hms(double s) {
   return fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
-std::string Progress::format_line(const std::string& shot, const Line& l) const {
-  const double elapsed = std::chrono::duration<double>(Clock::now() - l.stage_start).count();
+std::string Progress::format_line(const std::string& shot, const Line& line) const {
+  auto it = line.stages.find(line.stage);
+  const StageState st = it == line.stages.end() ? StageState{0, 0, Clock::now(), Clock::now()} : it->second;
+  const double elapsed = std::chrono::duration<double>(Clock::now() - st.start).count();
   std::string eta = "ETA --:--";
-  if (l.done > 0 && l.total > l.done) eta = "ETA " + hms(elapsed / l.done * (l.total - l.done));
-  const auto count = l.total > 0 ? fmt::format("{}/{}", l.done, l.total) : std::string("…");
+  if (st.done > 0 && st.total > st.done) eta = "ETA " + hms(elapsed / st.done * (st.total - st.done));
+  const auto count = st.total > 0 ? fmt::format("{}/{}", st.done, st.total) : std::string("...");
   if (color_)
-    return fmt::format("\x1b[1m{:<20}\x1b[0m \x1b[36m{:<10}\x1b[0m {:>11}  {}", shot, l.stage, count, eta);
-  return fmt::format("{:<20} {:<10} {:>11}  {}", shot, l.stage, count, eta);
+    return fmt::format("\x1b[1m{:<20}\x1b[0m \x1b[36m{:<10}\x1b[0m {:>11}  {}", shot, line.stage, count, eta);
+  return fmt::format("{:<20} {:<10} {:>11}  {}", shot, line.stage, count, eta);
 }
 
 void Progress::redraw_locked(bool force) {
@@ -71,7 +73,7 @@ void Progress::shot_started(const std::string& shot, int64_t frames) {
     if (lines_.count(shot) == 0) order_.push_back(shot);
     auto& l = lines_[shot];
     l.stage = "queued";
-    l.stage_start = l.last_log = Clock::now();
+    l.stages.clear();
     if (mode_ == Mode::Live) redraw_locked(true);
   }
   // Logged outside the lock: the log sink may be print().
@@ -81,28 +83,27 @@ void Progress::shot_started(const std::string& shot, int64_t frames) {
 void Progress::update(const std::string& shot, std::string_view stage, int64_t done, int64_t total) {
   std::string log;
   {
-  std::lock_guard lock(mutex_);
-  auto it = lines_.find(shot);
-  if (it == lines_.end()) return;
-  auto& l = it->second;
-  const auto now = Clock::now();
-  const bool new_stage = l.stage != stage;
-  if (new_stage) {
+    std::lock_guard lock(mutex_);
+    auto it = lines_.find(shot);
+    if (it == lines_.end()) return;
+    auto& l = it->second;
+    const auto now = Clock::now();
+    auto st_it = l.stages.find(stage);
+    const bool first = st_it == l.stages.end();
+    if (first) st_it = l.stages.emplace(std::string(stage), StageState{0, 0, now, now}).first;
+    auto& st = st_it->second;
+    const bool finished_now = total > 0 && done == total && st.done != total;
+    st.done = done;
+    st.total = total;
     l.stage = std::string(stage);
-    l.stage_start = now;
-  }
-  l.done = done;
-  l.total = total;
-  if (mode_ == Mode::Live) {
-    redraw_locked(new_stage);
-  } else if (mode_ == Mode::Plain) {
-    if (new_stage || done == total || now - l.last_log > std::chrono::seconds(5)) {
-      l.last_log = now;
+    if (mode_ == Mode::Live) {
+      redraw_locked(finished_now);
+    } else if (mode_ == Mode::Plain && (first || finished_now || now - st.last_log > std::chrono::seconds(5))) {
+      st.last_log = now;
       log = fmt::format("shot '{}': {} {}/{}", shot, stage, done, total);
     }
   }
-  }
-  if (!log.empty()) spdlog::info("{}", log);
+  if (!log.empty()) spdlog::info("{}", log);  // outside the lock: the log sink may be print()
 }
 
 void Progress::shot_finished(const std::string& shot, std::string_view status, std::string_view detail) {

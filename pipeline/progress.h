@@ -40,10 +40,13 @@ public:
   std::shared_ptr<spdlog::sinks::sink> log_sink();
 
 private:
-  struct Line {
-    std::string stage;
+  struct StageState {
     int64_t done = 0, total = 0;
-    std::chrono::steady_clock::time_point stage_start, last_log;
+    std::chrono::steady_clock::time_point start, last_log;
+  };
+  struct Line {
+    std::string stage;  // the stage shown (the latest one reported)
+    std::map<std::string, StageState, std::less<>> stages;
   };
   void redraw_locked(bool force);
   std::string format_line(const std::string& shot, const Line& l) const;

@@ -101,7 +101,9 @@ SceneParams ProceduralScene::params_for_prompt(const std::string& prompt, uint64
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   uint64_t st = splitmix64(fnv1a(lower) ^ splitmix64(seed));
   SceneParams p;
-  p.hue = next01(st);
+  // Sky hues people expect: mostly blue to violet, sometimes warm.
+  const float pick = next01(st), h = next01(st);
+  p.hue = pick < 0.75f ? 0.52f + 0.16f * h : 0.02f + 0.1f * h;
   p.saturation = 0.35f + 0.45f * next01(st);
   p.daylight = 0.55f + 0.45f * next01(st);
   p.sun_x = 0.15f + 0.7f * next01(st);
