@@ -6,8 +6,12 @@
 // FLOPs are counted while the step runs by blocks::FlopCounter: 2 × multiply-accumulates of every
 // Conv2d, Linear and attention matmul (QKᵀ and PV); norms, activations and softmax are not counted.
 //
-// Usage: bench_unet [--sizes 256,512] [--reps N] [--no-bf16] [--config path/to/config.json]
+// Usage: bench_unet [--sizes 256,512] [--reps N] [--no-bf16] [--plain] [--config path/to/config.json]
+// --plain also times fp32 without oneDNN weight pre-packing (plain at::conv2d) for comparison.
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <chrono>
 #include <cstdio>
@@ -16,6 +20,8 @@
 
 #include <ATen/Context.h>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "models/blocks/layers.h"
 #include "models/io/diffusers_folder.h"
@@ -30,11 +36,23 @@ static double peak_rss_gib() {
   return ru.ru_maxrss / 1024.0 / 1024.0;
 }
 
+// The config from tests/data/manifests, found from the working directory or the executable's location.
+static std::string find_config(const std::string& rel) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> roots = {fs::current_path()};
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  for (auto d = exe.parent_path(); !ec && !d.empty() && d != d.root_path(); d = d.parent_path()) roots.push_back(d);
+  for (const auto& r : roots)
+    if (fs::exists(r / rel)) return (r / rel).string();
+  return rel;
+}
+
 int main(int argc, char** argv) {
   std::vector<int64_t> sizes = {256, 512};
   int reps = 2;
-  bool bf16 = true;
-  std::string config = std::string(CLIPGEN_SOURCE_DIR) + "/tests/data/manifests/sd15/unet/config.json";
+  bool bf16 = true, plain = false;
+  std::string config = find_config("tests/data/manifests/sd15/unet/config.json");
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--sizes" && i + 1 < argc) {
@@ -43,6 +61,8 @@ int main(int argc, char** argv) {
       for (std::string s; std::getline(ss, s, ',');) sizes.push_back(std::stoll(s));
     } else if (a == "--reps" && i + 1 < argc) {
       reps = std::stoi(argv[++i]);
+    } else if (a == "--plain") {
+      plain = true;
     } else if (a == "--no-bf16") {
       bf16 = false;
     } else if (a == "--config" && i + 1 < argc) {
@@ -66,8 +86,8 @@ int main(int argc, char** argv) {
 
   for (int64_t px : sizes) {
     const int64_t l = px / 8;
-    auto sample = torch::randn({2, cfg.in_channels, l, l});
-    auto ctx = torch::randn({2, 77, cfg.cross_attention_dim});
+    auto sample = torch::randn({int64_t{2}, cfg.in_channels, l, l});
+    auto ctx = torch::randn({int64_t{2}, int64_t{77}, cfg.cross_attention_dim});
     auto t = torch::tensor(981);
     blocks::FlopCounter::reset();
     blocks::FlopCounter::enable(true);
@@ -79,6 +99,18 @@ int main(int argc, char** argv) {
       auto t0 = std::chrono::steady_clock::now();
       auto out = unet(sample, t, ctx);
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (plain) {
+      blocks::set_fast_inference(*unet, false);
+      double pbest = 1e30;
+      for (int r = 0; r < reps; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto out = unet(sample, t, ctx);
+        pbest = std::min(pbest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      blocks::set_fast_inference(*unet, true);
+      std::printf("fp32  %4lld² without weight pre-packing (at::conv2d): %.2f s/step  %.1f GFLOP/s\n", (long long)px, pbest,
+                  gflop / pbest);
     }
     std::printf("fp32  %4lld² (latent %lld²): %.2f s/step  %.1f GFLOP  %.1f GFLOP/s  peak RSS %.2f GiB\n", (long long)px,
                 (long long)l, best, gflop, gflop / best, peak_rss_gib());

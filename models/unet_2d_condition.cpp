@@ -48,10 +48,15 @@ UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, 
     const std::string& k = it.key();
     const auto& v = it.value();
     if (k.starts_with("_") || ignored.count(k)) continue;
+    try {
     if (k == "in_channels") c.in_channels = v.get<int64_t>();
     else if (k == "out_channels") c.out_channels = v.get<int64_t>();
-    else if (k == "center_input_sample") c.center_input_sample = v.get<bool>();
-    else if (k == "flip_sin_to_cos") c.flip_sin_to_cos = v.get<bool>();
+    else if (k == "center_input_sample") {
+      if (!v.is_null()) c.center_input_sample = v.get<bool>();
+    }
+    else if (k == "flip_sin_to_cos") {
+      if (!v.is_null()) c.flip_sin_to_cos = v.get<bool>();
+    }
     else if (k == "freq_shift") c.freq_shift = v.get<double>();
     else if (k == "down_block_types") c.down_block_types = v.get<std::vector<std::string>>();
     else if (k == "up_block_types") c.up_block_types = v.get<std::vector<std::string>>();
@@ -82,8 +87,12 @@ UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, 
       if (!v.is_null()) head_dim = int_or_list(v, source, k);
     } else if (k == "num_attention_heads") {
       if (!v.is_null()) heads = int_or_list(v, source, k);
-    } else if (k == "use_linear_projection") c.use_linear_projection = v.get<bool>();
-    else if (k == "upcast_attention") c.upcast_attention = v.get<bool>();
+    } else if (k == "use_linear_projection") {
+      if (!v.is_null()) c.use_linear_projection = v.get<bool>();
+    }
+    else if (k == "upcast_attention") {
+      if (!v.is_null()) c.upcast_attention = v.get<bool>();
+    }
     else if (k == "time_embedding_dim") {
       if (!v.is_null()) c.time_embedding_dim = v.get<int64_t>();
     } else if (k == "conv_in_kernel" || k == "conv_out_kernel") {
@@ -115,6 +124,9 @@ UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, 
       if (!v.is_null()) unsupported(source, k, v);
     } else if (!v.is_null() && v != false) {
       unsupported(source, k, v, "unknown key");
+    }
+    } catch (const nlohmann::json::exception& e) {
+      unsupported(source, k, v, std::string("wrong type: ") + e.what());
     }
   }
   // In SD configs `attention_head_dim` is the number of heads (diffusers: num_attention_heads or attention_head_dim).

@@ -2,6 +2,8 @@
 // (fixtures/unet2d/*): all three timestep calls and every stored intermediate at Tolerance::model(),
 // plus checks that the comparison can fail and that unsupported configs are refused by key.
 #include <gtest/gtest.h>
+
+#include <iostream>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,9 @@ namespace {
 void expect_fixture_passes(const std::string& rel, size_t expected_checks) {
   auto res = parity::check_fixture(test::fixture_dir(rel));
   EXPECT_EQ(res.size(), expected_checks) << rel;
+  double worst = 0;
+  for (const auto& c : res) worst = std::max(worst, c.max_abs_error);
+  std::cout << rel << ": " << res.size() << " comparisons, worst max abs error " << worst << "\n";
   for (const auto& c : res)
     EXPECT_TRUE(c.pass) << rel << " " << c.name << " err " << c.max_abs_error << " allowed " << c.allowed << " " << c.note;
 }
