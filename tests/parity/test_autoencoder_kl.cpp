@@ -2,6 +2,8 @@
 // recorded noise, decode, reconstruction and encoder intermediates at Tolerance::model(); legacy
 // attention names; tiled decode against the untiled decode.
 #include <gtest/gtest.h>
+
+#include <iostream>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -89,30 +91,45 @@ TEST(AutoencoderKL, SlicedDecodeEqualsDecode) {
   EXPECT_TRUE(torch::allclose(vae->decode_sliced(lat), vae->decode(lat), 1e-5, 1e-5));
 }
 
-// Tiled decode is an approximation (GroupNorm statistics and the mid-block attention see one tile):
-// with 8×8-latent tiles (64 px, 16 px blend) on a smooth 24×24 latent, away from the blended seams the
-// result stays within the stated tolerance of the untiled decode; see kTiledTolerance.
-TEST(AutoencoderKL, TiledDecodeMatchesUntiledAwayFromSeams) {
+// Tiled decode is an approximation, as in diffusers: GroupNorm statistics and the mid-block attention see
+// one tile, not the whole latent, so it is not a tolerance-level match of decode(). Measured here on the
+// fixture's random-weight VAE (8×8-latent tiles = 64 px, 16 px blends, smooth 24×24 latent), away from the
+// blend bands: mean |tiled − untiled| 0.29 vs mean |untiled| 0.22 (max 2.9 vs 5.0) — random weights make the
+// decoder very sensitive to normalisation statistics; real VAEs are far smoother, but no real weights are
+// available to tests. What is asserted exactly: the tiling mechanics (each tile decoded on its own, cropped,
+// and linearly blended into its neighbour like diffusers' blend_h/blend_v), a single covering tile equals
+// decode(), and any latent size gives the full raster.
+TEST(AutoencoderKL, TiledDecodeMechanics) {
   torch::NoGradGuard ng;
   auto vae = load_autoencoder_kl(fixture());
-  // A smooth latent field (bilinear upsampling of the fixture latents) like real image latents.
   auto lat = at::upsample_bilinear2d(inputs().at("latents").slice(0, 0, 1), {24, 24}, false);
   auto full = vae->decode(lat);
   auto tiled = vae->tiled_decode(lat);
   ASSERT_EQ(tiled.sizes(), full.sizes());
-  // Tile k lands at 48k px; its first 16 px are blended with the previous tile. Mask those bands out.
+  // Tile (0,0) = latents [0,8)², output [0,48)² with nothing blended into it.
+  auto t00 = vae->decode(lat.slice(2, 0, 8).slice(3, 0, 8));
+  EXPECT_TRUE(torch::allclose(tiled.slice(2, 0, 48).slice(3, 0, 48), t00.slice(2, 0, 48).slice(3, 0, 48), 1e-5, 1e-5));
+  // Row 0 of tile (0,1) (latents cols [6,14)) lands at output col 48; its first 16 columns are
+  // t00[..., 48 + x] · (1 − x/16) + t01[..., x] · x/16 (rows 0..31 are not blended vertically).
+  auto t01 = vae->decode(lat.slice(2, 0, 8).slice(3, 6, 14));
+  auto w = torch::arange(16, torch::kFloat).div(16.0).view({1, 1, 1, 16});
+  auto expect = t00.slice(2, 0, 32).slice(3, 48, 64) * (1 - w) + t01.slice(2, 0, 32).slice(3, 0, 16) * w;
+  EXPECT_TRUE(torch::allclose(tiled.slice(2, 0, 32).slice(3, 48, 64), expect, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(tiled.slice(2, 0, 32).slice(3, 64, 96), t01.slice(2, 0, 32).slice(3, 16, 48), 1e-5, 1e-5));
+  // Difference from the untiled decode away from the blend bands (printed; see the comment above).
   auto mask = torch::ones({192}, torch::kBool);
   for (int64_t o = 48; o < 192; o += 48) mask.slice(0, o - 2, o + 18).fill_(false);
-  auto m2 = mask.view({1, 1, 192, 1}) & mask.view({1, 1, 1, 192});
-  auto diff = (tiled - full).abs().masked_select(m2.expand_as(full));
-  const double err = diff.max().item<double>(), range = full.abs().max().item<double>();
-  RecordProperty("tiled_max_abs_err", std::to_string(err));
-  std::cout << "tiled vs untiled away from seams: max abs err " << err << " (output range " << range << ")\n";
-  constexpr double kTiledTolerance = 0.1;  // relative to the output's max |value|
-  EXPECT_LT(err, kTiledTolerance * range);
-  // A single tile covering the whole latent is exact.
-  TiledDecodeOptions one{24, 0.25};
-  EXPECT_TRUE(torch::allclose(vae->tiled_decode(lat, one), full, 1e-5, 1e-5));
+  auto m2 = (mask.view({1, 1, 192, 1}) & mask.view({1, 1, 1, 192})).expand_as(full);
+  auto diff = (tiled - full).abs().masked_select(m2);
+  std::cout << "tiled vs untiled away from seams: max abs err " << diff.max().item<double>() << " (max |untiled| "
+            << full.abs().max().item<double>() << "), mean abs err " << diff.mean().item<double>() << " (mean |untiled| "
+            << full.abs().mean().item<double>() << ")\n";
+  EXPECT_TRUE(torch::isfinite(tiled).all().item<bool>());
+  // One tile covering the whole latent (32-latent tiles, nothing cropped) is exactly decode().
+  EXPECT_TRUE(torch::allclose(vae->tiled_decode(lat, TiledDecodeOptions{32, 0.25}), full, 1e-5, 1e-5));
+  // A latent that is not a multiple of the tile stride still yields the full raster.
+  auto odd = at::upsample_bilinear2d(lat, {20, 28}, false);
+  EXPECT_EQ(vae->tiled_decode(odd).sizes(), vae->decode(odd).sizes());
 }
 
 TEST(AutoencoderKL, UnsupportedBlockTypeNamesTheKey) {
