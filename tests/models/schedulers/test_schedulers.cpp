@@ -209,3 +209,24 @@ TEST(Scheduler, AddNoiseMatchesDefinitions) {
   auto z = eu->add_noise(x0, n, torch::tensor({751.0f, 1.0f}));
   EXPECT_NEAR(z[1][0][0][0].item<float>(), 1 + 2 * eu->sigmas()[3].item<float>(), 1e-6);
 }
+
+TEST(SchedulerFactory, PipelineSchedulerConfigsGiveThePipelinesSchedules) {
+  // fixtures/pipelines: SD (Euler, leading, 4 steps) and SVD (svd_euler config, 3 steps).
+  struct Case {
+    std::string dir;
+    int steps;
+  };
+  for (const Case& c : {Case{"pipelines/stable_diffusion", 4}, Case{"pipelines/stable_video_diffusion", 3}}) {
+    auto cfg = SchedulerConfig::from_file(test::fixture_dir(c.dir) / "scheduler" / "scheduler_config.json");
+    auto s = make_scheduler(cfg.class_name, cfg);
+    s->set_timesteps(c.steps);
+    auto out = io::load_safetensors(test::fixture_dir(c.dir) / "outputs.safetensors");
+    for (const char* name : {"timesteps", "sigmas"}) {
+      const auto& ref = out.at(name);
+      const auto& got = std::string(name) == "timesteps" ? s->timesteps() : s->sigmas();
+      ASSERT_EQ(got.sizes(), ref.sizes()) << c.dir << " " << name;
+      EXPECT_LE((got - ref).abs().max().item<double>(), 1e-6 * ref.abs().max().item<double>()) << c.dir << " " << name;
+    }
+    EXPECT_NEAR(s->init_noise_sigma(), out.at("init_noise_sigma").item<double>(), 1e-6 * s->init_noise_sigma()) << c.dir;
+  }
+}
