@@ -9,7 +9,8 @@
 namespace clipgen::stages {
 
 // Decodes the first frame of `file` and converts it to packed RGB24, full range (JPEG/YUV sources use
-// their own matrix — BT.601 for JPEG — as libswscale reads it from the file). Throws EncodeError
+// their own matrix — BT.601 for JPEG — as libswscale reads it from the file; an alpha channel is
+// dropped, not composited). Throws EncodeError
 // naming the file when it cannot be read or decoded.
 Frame read_image(const std::filesystem::path& file);
 
