@@ -7,9 +7,9 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "media_test_util.h"
+#include "tests/stages/media_test_util.h"
 #include "stages/audio.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 extern "C" {
 #include <libavutil/channel_layout.h>

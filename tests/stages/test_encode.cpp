@@ -11,9 +11,9 @@
 #include "configs/preset.h"
 #include "core/error.h"
 #include "core/fs.h"
-#include "media_test_util.h"
+#include "tests/stages/media_test_util.h"
 #include "stages/encode.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 extern "C" {
 #include <libavutil/log.h>

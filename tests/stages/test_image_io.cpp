@@ -4,9 +4,9 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "media_test_util.h"
+#include "tests/stages/media_test_util.h"
 #include "stages/image_io.h"
-#include "test_util.h"
+#include "tests/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace clipgen;
