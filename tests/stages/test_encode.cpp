@@ -306,6 +306,25 @@ TEST(Encoder, AudioBedShorterThanTheClipIsPaddedWithSilence) {
   for (size_t i = 2 * 48200; i < 2 * 60000; ++i) ASSERT_EQ(s[i], 0) << "sample " << i / 2;
 }
 
+TEST(Encoder, FullRangeIsConvertedAndTagged) {
+  auto p = clipgen::test::preset_hd();
+  p.width = 320, p.height = 180, p.video.range = "pc";
+  auto dir = clipgen::test::scratch_dir("encode_pc");
+  auto out = dir / "pc.mp4";
+  stages::Encoder enc(p, out, metadata_for("pc"));
+  for (int i = 0; i < 3; ++i) enc.write(clipgen::test::synthetic_frame(p.width, p.height, i));
+  enc.finish();
+  auto probe = ffprobe(out);
+  EXPECT_EQ((*clipgen::test::stream_of(probe, "video"))["color_range"], "pc");
+  auto rgb = clipgen::test::decode_rgb(out, 0, p.width, p.height, "pc");
+  const auto* px = &rgb[(static_cast<size_t>(p.height / 4) * p.width + p.width / 4) * 3];
+  for (int ch = 0; ch < 3; ++ch) EXPECT_NEAR(px[ch], clipgen::test::kPatch[ch], 3.0) << ch;
+  // Decoding it as limited range would be visibly wrong: the range really is full.
+  auto wrong = clipgen::test::decode_rgb(out, 0, p.width, p.height, "tv");
+  const auto* pw = &wrong[(static_cast<size_t>(p.height / 4) * p.width + p.width / 4) * 3];
+  EXPECT_GT(std::abs(pw[0] - clipgen::test::kPatch[0]), 10);
+}
+
 TEST(Encoder, ExceptionMidEncodeLeavesNoFile) {
   auto p = clipgen::test::preset_vertical_short();
   p.width = 320, p.height = 568;
