@@ -209,7 +209,11 @@ void RenderGraph::run(const std::vector<std::shared_ptr<ShotRun>>& shots, const 
     return h;
   };
   std::map<const ShotRun*, StageContext::Hooks> hooks;
-  for (const auto& s : shots) hooks[s.get()] = hooks_for(s);
+  std::map<const ShotRun*, std::atomic<int>> decoded;  // decode chunks finished per shot (any order)
+  for (const auto& s : shots) {
+    hooks[s.get()] = hooks_for(s);
+    decoded[s.get()] = 0;
+  }
   auto make_ctx = [&](const Device& d, ShotRun& run, const char* stage) {
     return StageContext(d, run, stage, hooks.at(&run));
   };
@@ -364,7 +368,7 @@ void RenderGraph::run(const std::vector<std::shared_ptr<ShotRun>>& shots, const 
       b->run = w.run;
       b->batch = w.batch;
       b->batches = run.plan().batches();
-      show(run, "decode", w.batch + 1, b->batches);
+      show(run, "decode", decoded.at(&run).fetch_add(1) + 1, b->batches);
       return b;
     });
   });

@@ -63,9 +63,9 @@ void RunReport::write_json(const std::filesystem::path& path) const {
 std::string RunReport::summary() const {
   std::string out;
   for (const auto& s : shots) {
-    out += fmt::format("  {:<24} {:<9}", s.id, to_string(s.status));
+    out += fmt::format("  {:<24} {}", s.id, to_string(s.status));
     if (s.status == ShotStatus::Done || s.status == ShotStatus::Skipped || s.status == ShotStatus::Planned)
-      out += " " + s.output.string();
+      out += fmt::format("{:<{}} {}", "", 9 - std::string(to_string(s.status)).size(), s.output.string());
     out += "\n";
     if (!s.error.empty()) out += "      error: " + s.error + "\n";
     for (const auto& p : s.partial) out += "      kept: " + p.string() + "\n";

@@ -19,7 +19,7 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result clipgen(const std::string& args, const std::string& env = "") {
+Result run_clipgen(const std::string& args, const std::string& env = "") {
   const fs::path bin = fs::path(CLIPGEN_BINARY_DIR) / "cli" / "clipgen";
   const std::string cmd = env + (env.empty() ? "" : " ") + "NO_COLOR=1 '" + bin.string() + "' " + args + " 2>&1";
   Result r;
@@ -66,15 +66,15 @@ motion: {generation_fps: 6, decode_chunk: 3}
 }  // namespace
 
 TEST(Cli, VersionAndUsage) {
-  auto r = clipgen("version");
+  auto r = run_clipgen("version");
   EXPECT_EQ(r.code, 0) << r.out;
   for (const char* s : {"clipgen ", "LibTorch ", "BLAS ", "intra-op threads ", "oneTBB ", "libavcodec ", "devices cpu"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
-  EXPECT_EQ(clipgen("").code, 2);
-  EXPECT_EQ(clipgen("render").code, 2);
-  EXPECT_EQ(clipgen("run").code, 2);  // FILE is required
-  EXPECT_EQ(clipgen("run --no-such-flag x.yaml").code, 2);
-  auto help = clipgen("run --help");
+  EXPECT_EQ(run_clipgen("").code, 2);
+  EXPECT_EQ(run_clipgen("render").code, 2);
+  EXPECT_EQ(run_clipgen("run").code, 2);  // FILE is required
+  EXPECT_EQ(run_clipgen("run --no-such-flag x.yaml").code, 2);
+  auto help = run_clipgen("run --help");
   EXPECT_EQ(help.code, 0);
   for (const char* s : {"--out", "CLIPGEN_OUT", "renders", "--devices", "CLIPGEN_DEVICES", "--json-report", "--force",
                         "--dry-run", "--preset", "CLIPGEN_PRESET"})
@@ -85,21 +85,21 @@ TEST(Cli, ValidateReportsErrorsWithLocationAndExit2) {
   const auto dir = clipgen::test::scratch_dir("cli_validate");
   write_preset(dir / "presets");
   std::ofstream(dir / "bad.yaml") << "version: 1\nid: bad\npreset: tiny\nduration: 1\nprompt: x\nsampler:\n  stepz: 3\n";
-  auto r = clipgen("validate " + q(dir / "bad.yaml") + " --preset-dir " + q(dir / "presets"));
+  auto r = run_clipgen("validate " + q(dir / "bad.yaml") + " --preset-dir " + q(dir / "presets"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("bad.yaml:7:3"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("did you mean 'steps'"), std::string::npos) << r.out;
 
   std::ofstream(dir / "good.yaml") << kShot;
-  r = clipgen("validate " + q(dir / "good.yaml") + " --preset-dir " + q(dir / "presets"));
+  r = run_clipgen("validate " + q(dir / "good.yaml") + " --preset-dir " + q(dir / "presets"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("cli-shot"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("1 shot(s) valid"), std::string::npos) << r.out;
 
-  r = clipgen("presets");
+  r = run_clipgen("presets");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("vertical-short"), std::string::npos);
-  EXPECT_EQ(clipgen("presets no-such-preset").code, 2);
+  EXPECT_EQ(run_clipgen("presets no-such-preset").code, 2);
 }
 
 TEST(Cli, RunDryRunResumeAndReport) {
@@ -109,12 +109,12 @@ TEST(Cli, RunDryRunResumeAndReport) {
   const auto out = dir / "out";
   const std::string common = q(dir / "shot.yaml") + " --preset-dir " + q(dir / "presets") + " --threads 1";
 
-  auto r = clipgen("run " + common + " --dry-run", "CLIPGEN_OUT=" + q(out));
+  auto r = run_clipgen("run " + common + " --dry-run", "CLIPGEN_OUT=" + q(out));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("cli-shot: 12 frames"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(out / "cli-shot.mp4"));
 
-  r = clipgen("run " + common + " -q --json-report " + q(dir / "report.json"), "CLIPGEN_OUT=" + q(out));
+  r = run_clipgen("run " + common + " -q --json-report " + q(dir / "report.json"), "CLIPGEN_OUT=" + q(out));
   EXPECT_EQ(r.code, 0) << r.out;
   ASSERT_TRUE(fs::exists(out / "cli-shot.mp4")) << r.out;
   auto report = clipgen::read_file(dir / "report.json");
@@ -123,10 +123,10 @@ TEST(Cli, RunDryRunResumeAndReport) {
   EXPECT_NE(report.find("\"seed\": 3"), std::string::npos) << report;
 
   // A rerun skips the finished shot; --force renders it again.
-  r = clipgen("run " + common + " --out " + q(out) + " --json-report " + q(dir / "report2.json"));
+  r = run_clipgen("run " + common + " --out " + q(out) + " --json-report " + q(dir / "report2.json"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(clipgen::read_file(dir / "report2.json").find("\"status\": \"skipped\""), std::string::npos);
-  r = clipgen("run " + common + " --out " + q(out) + " --force --json-report " + q(dir / "report3.json"));
+  r = run_clipgen("run " + common + " --out " + q(out) + " --force --json-report " + q(dir / "report3.json"));
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(clipgen::read_file(dir / "report3.json").find("\"status\": \"done\""), std::string::npos);
 }
@@ -138,14 +138,14 @@ TEST(Cli, RuntimeFailuresExit1AndSayWhatRemains) {
   fs::create_directories(dir / "model");
   std::ofstream(dir / "model" / "model_index.json") << "{}";
   std::ofstream(dir / "model.yaml") << std::string(kShot) + "models: {keyframe: model}\n";
-  auto r = clipgen("run " + q(dir / "model.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out"));
+  auto r = run_clipgen("run " + q(dir / "model.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("not wired"), std::string::npos) << r.out;
 
   // The output name is taken by a folder: the encoder cannot rename its temporary file onto it.
   std::ofstream(dir / "shot.yaml") << kShot;
   fs::create_directories(dir / "out" / "cli-shot.mp4" / "occupied");
-  r = clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out") +
+  r = run_clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out") +
               " --json-report " + q(dir / "report.json"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("shot 'cli-shot', stage encode"), std::string::npos) << r.out;

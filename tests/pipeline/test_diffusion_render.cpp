@@ -1,0 +1,141 @@
+// A shot naming a diffusers Stable Diffusion folder renders through the real pipeline: keyframes from
+// the diffusion keyframe stage (the tiny SD fixture model in tests/data/models/tiny-sd15, whose parts
+// are the reference fixtures), held and cross-faded, post-processed and encoded.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "configs/shot.h"
+#include "core/error.h"
+#include "models/rng.h"
+#include "pipeline/diffusion_renderer.h"
+#include "pipeline/render.h"
+#include "stages/image_io.h"
+#include "stages/keyframe.h"
+#include "tests/test_util.h"
+
+using namespace clipgen;
+namespace fs = std::filesystem;
+
+static std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) pclose(p);
+  return out;
+}
+
+static fs::path write_shot(const fs::path& dir, const std::string& body) {
+  auto f = dir / "shot.yaml";
+  std::ofstream(f) << body;
+  return f;
+}
+
+static std::string model_dir() { return (test::data_dir() / "models" / "tiny-sd15").string(); }
+
+TEST(DiffusionRender, RasterFollowsTheModelAndPreset) {
+  configs::Preset vertical;
+  vertical.width = 1080;
+  vertical.height = 1920;
+  EXPECT_EQ(pipeline::diffusion_generation_raster(vertical, 512), std::make_pair(512, 896));
+  EXPECT_EQ(pipeline::diffusion_generation_raster(vertical, 1024), std::make_pair(768, 1344));
+  configs::Preset hd;
+  hd.width = 1920;
+  hd.height = 1080;
+  EXPECT_EQ(pipeline::diffusion_generation_raster(hd, 768), std::make_pair(1344, 768));
+}
+
+TEST(DiffusionRender, TwoKeyframeShotRendersThroughTheCli) {
+  auto dir = test::scratch_dir("diffusion_render");
+  auto shot = write_shot(dir, R"(version: 1
+id: tiny-sd
+preset: square
+frames: 12
+seed: 1234
+prompt: "a photo of a cat"
+negative_prompt: "blurry, low quality"
+keyframes:
+  - at: 0
+  - at: f6
+    prompt: "a photo of a dog"
+sampler: {name: euler, steps: 3, guidance: 7.5}
+motion: {transition_frames: 2, decode_chunk: 5}
+models: {keyframe: )" + model_dir() + R"(}
+)");
+  auto list = configs::load_shots({shot}, {.out_root = dir / "renders"});
+  ASSERT_EQ(list.shots.size(), 1u);
+  pipeline::RenderOptions opt;
+  opt.out_root = dir / "renders";
+  pipeline::RunReport report;
+  pipeline::render_shots(list, opt, report);
+
+  const auto& s = list.shots[0];
+  ASSERT_TRUE(fs::exists(s.output)) << s.output;
+  auto probe = nlohmann::json::parse(run("ffprobe -v error -count_frames -show_streams -of json '" + s.output.string() + "'"));
+  const auto& v = probe["streams"][0];
+  EXPECT_EQ(v["codec_name"], "h264");
+  EXPECT_EQ(v["width"], 1080);
+  EXPECT_EQ(v["nb_read_frames"], "12");
+
+  // Keyframe 0's latents are exactly what the keyframe stage gives for the shot seed (the seed that
+  // diffusers' CPU pipeline would use), and the keyframe PNGs are written next to the clip.
+  auto kf0 = s.output.parent_path() / (s.output.stem().string() + ".keyframe0.png");
+  auto kf1 = s.output.parent_path() / (s.output.stem().string() + ".keyframe1.png");
+  ASSERT_TRUE(fs::exists(kf0));
+  ASSERT_TRUE(fs::exists(kf1));
+  auto model = stages::load_sd_pipeline(model_dir());
+  stages::KeyframeRequest r;
+  r.prompt = "a photo of a cat";
+  r.negative_prompt = "blurry, low quality";
+  r.width = r.height = 128;  // native size of the tiny model (sample_size 16 × 8), square preset
+  r.steps = 3;
+  r.seed = derive_seed(1234, SeedStream::KeyframeLatents, 0);
+  EXPECT_EQ(r.seed, 1234u);
+  c10::InferenceMode guard;
+  auto direct = stages::generate_keyframe(model, r);
+  auto png = stages::read_image(kf0);
+  ASSERT_EQ(png.width, 128);
+  ASSERT_EQ(png.height, 128);
+  auto expect = direct.image[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0}).contiguous();
+  EXPECT_EQ(0, std::memcmp(expect.data_ptr(), png.rgb.data(), png.rgb.size()));
+}
+
+TEST(DiffusionRender, ClearErrorsForWrongModelFolders) {
+  // A component folder instead of the pipeline root.
+  try {
+    stages::load_sd_pipeline(fs::path(model_dir()) / "unet");
+    FAIL() << "expected an error";
+  } catch (const ModelLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a diffusers pipeline folder"), std::string::npos) << e.what();
+  }
+  // A folder that is not a model at all.
+  try {
+    stages::load_sd_pipeline(test::data_dir() / "configs");
+    FAIL() << "expected an error";
+  } catch (const ModelLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("no model_index.json"), std::string::npos) << e.what();
+  }
+  // A video pipeline named as a keyframe model.
+  auto dir = test::scratch_dir("diffusion_render_video");
+  std::ofstream(dir / "model_index.json") << R"({"_class_name": "StableVideoDiffusionPipeline", "unet": ["diffusers", "UNetSpatioTemporalConditionModel"]})";
+  try {
+    stages::load_sd_pipeline(dir);
+    FAIL() << "expected an error";
+  } catch (const ModelLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot make keyframes"), std::string::npos) << e.what();
+  }
+  // A missing component.
+  auto dir2 = test::scratch_dir("diffusion_render_missing");
+  std::ofstream(dir2 / "model_index.json") << R"({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]})";
+  try {
+    stages::load_sd_pipeline(dir2);
+    FAIL() << "expected an error";
+  } catch (const ModelLoadError& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer"), std::string::npos) << e.what();
+  }
+}
