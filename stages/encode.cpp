@@ -289,12 +289,19 @@ struct Encoder::Impl {
         }
         encode_video(f.get());
       }
+    } catch (Error& e) {
+      e.add_context("encoding " + output.string());  // once, here: callers rethrow it as is
+      record_failure();
     } catch (...) {
-      std::lock_guard lock(mu);
-      failed = true;
-      error = std::current_exception();
-      cv.notify_all();
+      record_failure();
     }
+  }
+
+  void record_failure() {
+    std::lock_guard lock(mu);
+    failed = true;
+    error = std::current_exception();
+    cv.notify_all();
   }
 
   void rethrow_worker_error() {
@@ -302,14 +309,16 @@ struct Encoder::Impl {
     if (failed) std::rethrow_exception(error);
   }
 
-  void enqueue(av::FramePtr f) {
+  // False when the encoder thread has failed (its error is then rethrown by rethrow_worker_error()).
+  bool enqueue(av::FramePtr f) {
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return failed || static_cast<int>(queue.size()) < options.queue_depth; });
-      if (failed) std::rethrow_exception(error);
+      if (failed) return false;
       queue.push_back(std::move(f));
     }
     cv.notify_all();
+    return true;
   }
 
   void stop_worker() {
@@ -470,31 +479,32 @@ Encoder::~Encoder() {
 void Encoder::write(const Frame& frame) {
   auto& d = *impl_;
   if (d.finished) throw EncodeError("write() after finish() on " + d.output.string());
+  bool worker_failed = false;
   try {
     auto f = d.convert(frame);
     ++d.frames_in;
     if (d.options.queue_depth > 0)
-      d.enqueue(std::move(f));
+      worker_failed = !d.enqueue(std::move(f));
     else
       d.encode_video(f.get());
   } catch (Error& e) {
     e.add_context("encoding " + d.output.string());
     throw;
   }
+  if (worker_failed) d.rethrow_worker_error();
 }
 
 std::filesystem::path Encoder::finish() {
   auto& d = *impl_;
   if (d.finished) return d.output;
+  if (d.options.queue_depth > 0 && d.frames_in > 0) {
+    d.enqueue(nullptr);
+    d.worker.join();
+    d.rethrow_worker_error();  // carries its context already
+  }
   try {
     if (d.frames_in == 0) throw EncodeError("no frames were written");
-    if (d.options.queue_depth > 0) {
-      d.enqueue(nullptr);
-      d.worker.join();
-      d.rethrow_worker_error();
-    } else {
-      d.finish_streams();
-    }
+    if (d.options.queue_depth == 0) d.finish_streams();
     av::check(avio_closep(&d.fmt->pb), "closing " + d.temp.string());
     d.fmt.reset();
     commit_temp(d.temp, d.output);
