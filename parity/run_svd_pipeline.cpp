@@ -52,8 +52,8 @@ void register_svd_pipeline_runners() {
         ctx.fail(name, "not produced by the temporal stage");
         continue;
       }
-      const bool schedule = name == "timesteps" || name == "sigmas" || name == "init_noise_sigma" ||
-                            name.rfind("unet_timestep_", 0) == 0;
+      const bool schedule =
+          name == "timesteps" || name == "sigmas" || name == "init_noise_sigma" || name.rfind("unet_timestep_", 0) == 0;
       ctx.compare(name, it->second, ref, schedule ? Tolerance::schedule() : Tolerance::pipeline());
     }
   };

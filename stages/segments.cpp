@@ -1,10 +1,10 @@
 #include "stages/segments.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "configs/shot.h"
 #include "core/error.h"
@@ -14,8 +14,10 @@ namespace clipgen::stages {
 
 const char* to_string(ConditionSource s) {
   switch (s) {
-    case ConditionSource::Keyframe: return "keyframe";
-    case ConditionSource::PreviousSegment: return "previous segment";
+    case ConditionSource::Keyframe:
+      return "keyframe";
+    case ConditionSource::PreviousSegment:
+      return "previous segment";
   }
   return "?";
 }
@@ -23,8 +25,7 @@ const char* to_string(ConditionSource s) {
 static void validate(const SegmentPlanOptions& o) {
   if (o.total_frames < 1)
     throw UsageError(fmt::format("segment plan: total_frames must be at least 1 (got {})", o.total_frames));
-  if (o.num_frames < 2)
-    throw UsageError(fmt::format("motion.num_frames must be at least 2 (got {})", o.num_frames));
+  if (o.num_frames < 2) throw UsageError(fmt::format("motion.num_frames must be at least 2 (got {})", o.num_frames));
   if (o.overlap < 0) throw UsageError(fmt::format("motion.overlap must be ≥ 0 (got {})", o.overlap));
   if (o.transition_frames < 0)
     throw UsageError(fmt::format("motion.transition_frames must be ≥ 0 (got {})", o.transition_frames));
@@ -35,18 +36,20 @@ static void validate(const SegmentPlanOptions& o) {
   // the next keyframe's transition window. Both hold when this does:
   const int need = o.overlap + o.transition_frames + std::max(o.overlap, o.transition_frames);
   if (o.num_frames < need)
-    throw UsageError(fmt::format("motion.num_frames {} is too short for overlap {} and transition_frames {}: need at "
-                                 "least overlap + transition_frames + max(overlap, transition_frames) = {}",
-                                 o.num_frames, o.overlap, o.transition_frames, need));
+    throw UsageError(
+        fmt::format("motion.num_frames {} is too short for overlap {} and transition_frames {}: need at "
+                    "least overlap + transition_frames + max(overlap, transition_frames) = {}",
+                    o.num_frames, o.overlap, o.transition_frames, need));
   if (o.keyframe_frames.empty() || o.keyframe_frames.front() != 0)
     throw UsageError("segment plan: the first keyframe must be at frame 0");
   for (size_t k = 1; k < o.keyframe_frames.size(); ++k) {
     if (o.keyframe_frames[k] <= o.keyframe_frames[k - 1])
-      throw UsageError(fmt::format("segment plan: keyframe {} (generation frame {}) is not after keyframe {} (frame {})",
-                                   k, o.keyframe_frames[k], k - 1, o.keyframe_frames[k - 1]));
+      throw UsageError(
+          fmt::format("segment plan: keyframe {} (generation frame {}) is not after keyframe {} (frame {})", k,
+                      o.keyframe_frames[k], k - 1, o.keyframe_frames[k - 1]));
     if (o.keyframe_frames[k] >= o.total_frames)
-      throw UsageError(fmt::format("segment plan: keyframe {} at generation frame {} is past the shot's last frame {}", k,
-                                   o.keyframe_frames[k], o.total_frames - 1));
+      throw UsageError(fmt::format("segment plan: keyframe {} at generation frame {} is past the shot's last frame {}",
+                                   k, o.keyframe_frames[k], o.total_frames - 1));
   }
 }
 
@@ -85,7 +88,8 @@ SegmentPlan plan_segments(const SegmentPlanOptions& opt) {
       // Chain step, pulled back so that the blend window ends by the next keyframe.
       const int64_t s = std::min(cur.first_frame + F - o, end - o);
       if (s < cur.first_frame + cur.blend_in || s <= cur.first_frame)
-        throw Error(fmt::format("segment plan: internal error placing a segment at {} after one at {}", s, cur.first_frame));
+        throw Error(
+            fmt::format("segment plan: internal error placing a segment at {} after one at {}", s, cur.first_frame));
       PlannedSegment next;
       next.index = static_cast<int>(segs.size());
       next.keyframe = static_cast<int>(k);
@@ -173,15 +177,16 @@ SegmentPlanOptions segment_options(const configs::Shot& shot) {
   o.keyframe_frames.clear();
   for (size_t k = 0; k < shot.keyframes.size(); ++k) {
     const auto& kf = shot.keyframes[k];
-    const int64_t g = std::min(generation_frame_of(kf.frame, shot.fps.num, shot.fps.den, m.generation_fps),
-                               o.total_frames - 1);
+    const int64_t g =
+        std::min(generation_frame_of(kf.frame, shot.fps.num, shot.fps.den, m.generation_fps), o.total_frames - 1);
     if (k == 0 && g != 0)
       throw ConfigError(shot.source_file.string(), kf.line, 0, "the first keyframe must be at the start of the shot");
     if (k > 0 && g <= o.keyframe_frames.back())
-      throw ConfigError(shot.source_file.string(), kf.line, 0,
-                        fmt::format("keyframes {} and {} (output frames {} and {}) fall on the same generated frame {} at "
-                                    "motion.generation_fps {}: move them apart or raise generation_fps",
-                                    k - 1, k, shot.keyframes[k - 1].frame, kf.frame, g, m.generation_fps));
+      throw ConfigError(
+          shot.source_file.string(), kf.line, 0,
+          fmt::format("keyframes {} and {} (output frames {} and {}) fall on the same generated frame {} at "
+                      "motion.generation_fps {}: move them apart or raise generation_fps",
+                      k - 1, k, shot.keyframes[k - 1].frame, kf.frame, g, m.generation_fps));
     o.keyframe_frames.push_back(g);
   }
   if (o.keyframe_frames.empty()) o.keyframe_frames.push_back(0);
@@ -198,7 +203,8 @@ at::Tensor assemble_range(const SegmentPlan& plan, int64_t first, int64_t count,
                           const std::function<at::Tensor(int segment, int64_t local_first, int64_t n)>& fetch) {
   const int64_t T = plan.total_frames();
   if (first < 0 || count < 1 || first + count > T)
-    throw UsageError(fmt::format("assemble: frames [{}, {}) are outside the shot's {} frames", first, first + count, T));
+    throw UsageError(
+        fmt::format("assemble: frames [{}, {}) are outside the shot's {} frames", first, first + count, T));
   at::Tensor out;
   for (int si : plan.segments_for_range(first, count)) {
     const PlannedSegment& seg = plan.segments[static_cast<size_t>(si)];

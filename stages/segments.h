@@ -16,12 +16,12 @@
 //
 // The plan is pure arithmetic (no torch, no model): deterministic in its options.
 #pragma once
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 namespace clipgen::configs {
 struct Shot;
@@ -30,11 +30,11 @@ struct Shot;
 namespace clipgen::stages {
 
 struct SegmentPlanOptions {
-  int64_t total_frames = 0;               // frames to generate, at the generation fps (≥ 1)
-  int num_frames = 14;                    // frames per model run
-  int overlap = 2;                        // frames crossfaded between chained segments
-  int transition_frames = 4;              // frames crossfaded at a keyframe change
-  double continuity = 0.0;                // img2img strength for keyframes k ≥ 1 (recorded for the keyframe stage)
+  int64_t total_frames = 0;   // frames to generate, at the generation fps (≥ 1)
+  int num_frames = 14;        // frames per model run
+  int overlap = 2;            // frames crossfaded between chained segments
+  int transition_frames = 4;  // frames crossfaded at a keyframe change
+  double continuity = 0.0;    // img2img strength for keyframes k ≥ 1 (recorded for the keyframe stage)
   std::vector<int64_t> keyframe_frames = {0};  // generation-fps frame of each keyframe: strictly increasing, first 0
 };
 
@@ -42,18 +42,18 @@ enum class ConditionSource { Keyframe, PreviousSegment };
 const char* to_string(ConditionSource s);
 
 struct PlannedSegment {
-  int index = 0;               // position in SegmentPlan::segments (also the segment's seed index)
-  int keyframe = 0;            // section (keyframe index) the segment belongs to
-  int64_t first_frame = 0;     // shot frame of the segment's output frame 0
-  int64_t num_frames = 0;      // frames the model generates
-  int64_t length = 0;          // frames used: [first_frame, first_frame + length) ⊆ the shot
+  int index = 0;            // position in SegmentPlan::segments (also the segment's seed index)
+  int keyframe = 0;         // section (keyframe index) the segment belongs to
+  int64_t first_frame = 0;  // shot frame of the segment's output frame 0
+  int64_t num_frames = 0;   // frames the model generates
+  int64_t length = 0;       // frames used: [first_frame, first_frame + length) ⊆ the shot
   ConditionSource source = ConditionSource::Keyframe;
-  int previous = -1;           // the segment before (−1 for segment 0)
+  int previous = -1;  // the segment before (−1 for segment 0)
   // PreviousSegment: conditioning image = `previous`'s output frame `condition_frame` (local index).
   int64_t condition_frame = -1;
   // Frames [first_frame, first_frame + blend_in) are crossfaded with `previous` (0 for segment 0).
   int64_t blend_in = 0;
-  bool transition = false;     // the blend is a keyframe transition (else a chain overlap)
+  bool transition = false;  // the blend is a keyframe transition (else a chain overlap)
   // Keyframe segments with k ≥ 1 and continuity > 0: the keyframe stage makes keyframe k by img2img with
   // this strength from `previous`'s output frame `continuity_frame` (the frame shown at p_k).
   double continuity = 0.0;

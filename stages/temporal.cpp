@@ -1,8 +1,9 @@
 #include "stages/temporal.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
@@ -33,17 +34,21 @@ SVDModel load_svd_components(const SVDComponentPaths& p, const std::string& sour
   const int64_t proj = m.image_encoder->config().projection_dim;
   for (int64_t c : ucfg.cross_attention_dim)
     if (c != proj)
-      throw ModelLoadError(source, "", fmt::format("image encoder projection_dim {} does not match the UNet's "
-                                                   "cross_attention_dim {}", proj, c));
+      throw ModelLoadError(source, "",
+                           fmt::format("image encoder projection_dim {} does not match the UNet's "
+                                       "cross_attention_dim {}",
+                                       proj, c));
   const int64_t lat = m.vae->config().latent_channels;
   if (ucfg.in_channels != 2 * lat)
-    throw ModelLoadError(source, "", fmt::format("UNet in_channels {} is not twice the VAE's latent_channels {} (noisy "
-                                                 "latents + image latents)", ucfg.in_channels, lat));
+    throw ModelLoadError(source, "",
+                         fmt::format("UNet in_channels {} is not twice the VAE's latent_channels {} (noisy "
+                                     "latents + image latents)",
+                                     ucfg.in_channels, lat));
   if (ucfg.projection_class_embeddings_input_dim != 3 * ucfg.addition_time_embed_dim)
-    throw ModelLoadError(source, "", fmt::format("UNet projection_class_embeddings_input_dim {} is not 3 × "
-                                                 "addition_time_embed_dim {} (fps, motion bucket, noise augmentation)",
-                                                 ucfg.projection_class_embeddings_input_dim,
-                                                 ucfg.addition_time_embed_dim));
+    throw ModelLoadError(source, "",
+                         fmt::format("UNet projection_class_embeddings_input_dim {} is not 3 × "
+                                     "addition_time_embed_dim {} (fps, motion bucket, noise augmentation)",
+                                     ucfg.projection_class_embeddings_input_dim, ucfg.addition_time_embed_dim));
   return m;
 }
 
@@ -60,8 +65,9 @@ SVDModel load_svd_pipeline(const fs::path& root) {
   const std::string index_file = (root / "model_index.json").string();
   if (idx.pipeline_class != "StableVideoDiffusionPipeline")
     throw ModelLoadError(index_file, "",
-                         "pipeline class '" + idx.pipeline_class + "' is not an image-to-video model: the temporal stage "
-                         "needs a StableVideoDiffusionPipeline folder (SVD, SVD-XT)");
+                         "pipeline class '" + idx.pipeline_class +
+                             "' is not an image-to-video model: the temporal stage "
+                             "needs a StableVideoDiffusionPipeline folder (SVD, SVD-XT)");
   // Every component's class first (a wrong model is the more useful message), then the folders.
   const std::pair<const char*, const char*> needed[] = {{"image_encoder", "CLIPVisionModelWithProjection"},
                                                         {"unet", "UNetSpatioTemporalConditionModel"},
@@ -71,8 +77,8 @@ SVDModel load_svd_pipeline(const fs::path& root) {
     if (!idx.has(name)) throw ModelLoadError(index_file, "", fmt::format("pipeline has no component '{}'", name));
     const auto& got = idx.components.at(name).second;
     if (*cls && got != cls)
-      throw ModelLoadError(index_file, "", fmt::format("component '{}' is a {}; the temporal stage needs a {}", name,
-                                                       got, cls));
+      throw ModelLoadError(index_file, "",
+                           fmt::format("component '{}' is a {}; the temporal stage needs a {}", name, got, cls));
   }
   SVDComponentPaths p;
   p.image_encoder = idx.component_dir("image_encoder");
@@ -100,8 +106,9 @@ static at::Tensor image01(const at::Tensor& img) {
   auto x = img.to(torch::kCPU, torch::kFloat);
   if (x.dim() == 3) x = x.unsqueeze(0);
   if (x.dim() != 4 || x.size(0) != 1 || x.size(1) != 3)
-    throw UsageError(fmt::format("temporal segment: a float conditioning image must be [1, 3, H, W] or [3, H, W], got [{}]",
-                                 fmt::join(img.sizes(), ", ")));
+    throw UsageError(
+        fmt::format("temporal segment: a float conditioning image must be [1, 3, H, W] or [3, H, W], got [{}]",
+                    fmt::join(img.sizes(), ", ")));
   return x.contiguous();
 }
 
@@ -111,7 +118,8 @@ void decode_segment_latents(SVDModel& m, const at::Tensor& latents, int decode_c
                             const std::function<void(int64_t, const at::Tensor&)>& sink, const SegmentCallbacks& cb) {
   at::Tensor z = latents;
   if (z.dim() == 5) z = z.flatten(0, 1);  // [B, F, C, h, w] → [B·F, C, h, w]
-  if (z.dim() != 4) throw UsageError(fmt::format("decode: expected latents [F, C, h, w], got [{}]", fmt::join(latents.sizes(), ", ")));
+  if (z.dim() != 4)
+    throw UsageError(fmt::format("decode: expected latents [F, C, h, w], got [{}]", fmt::join(latents.sizes(), ", ")));
   z = z * (1.0 / m.vae->scaling_factor());  // diffusers: 1 / scaling_factor * latents
   const int64_t n_all = z.size(0);
   const int64_t chunk = decode_chunk > 0 ? decode_chunk : n_all;
@@ -119,8 +127,8 @@ void decode_segment_latents(SVDModel& m, const at::Tensor& latents, int decode_c
   for (int64_t i = 0; i < n_all; i += chunk, ++j) {
     if (cb.check_cancel) cb.check_cancel();
     const int64_t n = std::min(chunk, n_all - i);
-    auto in = z.narrow(0, i, n);                // [n, C, h, w]
-    auto decoded = m.vae->decode(in, n);        // [n, 3, H, W] in about [-1, 1]; one video of n frames
+    auto in = z.narrow(0, i, n);          // [n, C, h, w]
+    auto decoded = m.vae->decode(in, n);  // [n, 3, H, W] in about [-1, 1]; one video of n frames
     if (cb.trace) {
       cb.trace("vae_decode_input_" + std::to_string(j), in);
       cb.trace("vae_decode_output_" + std::to_string(j), decoded);
@@ -150,10 +158,10 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
 
   // 1. CLIP image embeddings of the image as given (the pipeline's _encode_image).
   auto pixel_values = svd_clip_preprocess(img, m.feature_extractor).to(dev);  // [1, 3, 224, 224]
-  auto image_embeds = m.image_encoder->forward(pixel_values).image_embeds;   // [1, D]
+  auto image_embeds = m.image_encoder->forward(pixel_values).image_embeds;    // [1, D]
   trace("image_embeds", image_embeds);
-  auto ehs = image_embeds.unsqueeze(1);                                       // [1, 1, D]
-  if (cfg) ehs = torch::cat({torch::zeros_like(ehs), ehs});                   // [2, 1, D]
+  auto ehs = image_embeds.unsqueeze(1);                      // [1, 1, D]
+  if (cfg) ehs = torch::cat({torch::zeros_like(ehs), ehs});  // [2, 1, D]
 
   // 2. Noise augmentation of the image at the output size (the first generator draw).
   auto vimg = img;
@@ -184,11 +192,12 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
   auto image_latents = m.vae->encode(vae_in).mode();  // [1, C, h, w]
   trace("image_latents", image_latents);
   if (cfg) image_latents = torch::cat({torch::zeros_like(image_latents), image_latents});  // [2, C, h, w]
-  image_latents = image_latents.unsqueeze(1).repeat({1, F, 1, 1, 1});                  // [B, F, C, h, w]
+  image_latents = image_latents.unsqueeze(1).repeat({1, F, 1, 1, 1});                      // [B, F, C, h, w]
 
   // 4. added_time_ids = [fps − 1, motion_bucket_id, noise_aug_strength] (SVD was trained on fps − 1).
   auto time_ids = torch::tensor({static_cast<float>(r.fps - 1), static_cast<float>(r.motion_bucket_id),
-                                 static_cast<float>(r.noise_aug_strength)}, torch::kFloat)
+                                 static_cast<float>(r.noise_aug_strength)},
+                                torch::kFloat)
                       .unsqueeze(0)
                       .repeat({cfg ? 2 : 1, 1})
                       .to(dev);  // [B, 3]
@@ -227,8 +236,8 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
     if (cb.check_cancel) cb.check_cancel();
     auto in = cfg ? torch::cat({latents, latents}) : latents;  // [B, F, C, h, w]
     in = sched->scale_model_input(in, i);
-    in = torch::cat({in, image_latents}, 2);                    // [B, F, 2C, h, w]
-    auto t = sched->timesteps().slice(0, i, i + 1);             // [1] (c_noise)
+    in = torch::cat({in, image_latents}, 2);                          // [B, F, 2C, h, w]
+    auto t = sched->timesteps().slice(0, i, i + 1);                   // [1] (c_noise)
     auto noise_pred = m.unet->forward(in, t.to(dev), ehs, time_ids);  // [B, F, C, h, w]
     const std::string k = std::to_string(i);
     trace("unet_input_" + k, in);
@@ -253,7 +262,9 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
   at::Tensor frames = torch::empty({F, 3, r.height, r.width}, torch::kFloat);  // [F, 3, H, W] on the CPU
   decode_segment_latents(
       m, latents, chunk,
-      [&](int64_t first, const at::Tensor& x) { frames.narrow(0, first, x.size(0)).copy_(x.to(torch::kCPU, torch::kFloat)); },
+      [&](int64_t first, const at::Tensor& x) {
+        frames.narrow(0, first, x.size(0)).copy_(x.to(torch::kCPU, torch::kFloat));
+      },
       cb);
   out.frames = frames.unsqueeze(0);  // [1, F, 3, H, W]
   trace("frames", out.frames);

@@ -69,10 +69,10 @@ struct SegmentRequest {
   int fps = 7;                                    // the model is conditioned on fps − 1
   int motion_bucket_id = 127;
   double noise_aug_strength = 0.02;
-  int decode_chunk = 0;                 // frames per VAE decode call; 0 → num_frames (diffusers' default)
-  bool decode = true;                   // false: stop after denoising (SegmentResult::frames undefined)
-  std::string sampler = "svd_euler";    // models/schedulers sampler name; "" = the model's own scheduler
-  uint64_t seed = 0;                    // the segment's generator seed
+  int decode_chunk = 0;                       // frames per VAE decode call; 0 → num_frames (diffusers' default)
+  bool decode = true;                         // false: stop after denoising (SegmentResult::frames undefined)
+  std::string sampler = "svd_euler";          // models/schedulers sampler name; "" = the model's own scheduler
+  uint64_t seed = 0;                          // the segment's generator seed
   std::optional<at::Tensor> latents;          // explicit unscaled initial noise [1, F, C/2, h, w] (skips that draw)
   std::optional<at::Tensor> noise_aug_noise;  // explicit augmentation noise [1, 3, H, W] (skips that draw)
 };

@@ -1,9 +1,9 @@
 // Segment planning (stages/segments.h): boundaries where docs/temporal.md says, blend weights, coverage,
 // and assembling a shot's frames from segment outputs.
-#include <random>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <random>
 
 #include "configs/shot.h"
 #include "core/error.h"
@@ -62,10 +62,11 @@ void check_invariants(const SegmentPlan& plan) {
       ASSERT_LT(k, o.keyframe_frames.size());
       EXPECT_EQ(s.first_frame, o.keyframe_frames[k]);
       EXPECT_EQ(s.keyframe, static_cast<int>(k));
-      EXPECT_EQ(s.blend_in, k == 0 ? 0 : std::min<int64_t>(o.transition_frames, (k + 1 < o.keyframe_frames.size()
-                                                                                     ? o.keyframe_frames[k + 1]
-                                                                                     : o.total_frames) -
-                                                                                    o.keyframe_frames[k]));
+      EXPECT_EQ(s.blend_in, k == 0 ? 0
+                                   : std::min<int64_t>(o.transition_frames,
+                                                       (k + 1 < o.keyframe_frames.size() ? o.keyframe_frames[k + 1]
+                                                                                         : o.total_frames) -
+                                                           o.keyframe_frames[k]));
       ++k;
     } else {
       // Chained: conditioned on the previous segment's frame shown where this segment starts.
@@ -132,8 +133,8 @@ TEST(SegmentPlan, ChainedSegmentsStepByNumFramesMinusOverlap) {
   check_invariants(plan);
   // One frame more than one run needs a second run.
   plan = plan_segments(opts(15, 14, 2, 4));
-  expect_segments(plan, {{0, 14, ConditionSource::Keyframe, -1, -1, 0},
-                         {12, 3, ConditionSource::PreviousSegment, 0, 12, 2}});
+  expect_segments(plan,
+                  {{0, 14, ConditionSource::Keyframe, -1, -1, 0}, {12, 3, ConditionSource::PreviousSegment, 0, 12, 2}});
   // SVD-XT: 25 frames, overlap 3; 100 frames → starts 0, 22, 44, 66, 88.
   plan = plan_segments(opts(100, 25, 3, 6));
   ASSERT_EQ(plan.segments.size(), 5u);
@@ -239,7 +240,8 @@ TEST(SegmentPlan, InvalidOptionsAreRejectedWithTheSetting) {
     FAIL() << "expected UsageError";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("motion.num_frames 8 is too short for overlap 2 and transition_frames 4"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(plan_segments(opts(0, 14, 2, 4)), UsageError);
   EXPECT_THROW(plan_segments(opts(30, 14, 2, 4, {1})), UsageError);
@@ -253,7 +255,8 @@ TEST(SegmentPlan, DeterministicAndDescribed) {
   auto b = plan_segments(opts(40, 14, 2, 4, {0, 20}));
   EXPECT_EQ(a.describe(), b.describe());
   EXPECT_NE(a.describe().find("segment   2  keyframe  1  frames    20 …    33  from keyframe 1, transition 4 frames"),
-            std::string::npos) << a.describe();
+            std::string::npos)
+      << a.describe();
   EXPECT_EQ(a.segments_for_range(20, 4), (std::vector<int>{1, 2}));
   EXPECT_EQ(a.segments_for_range(0, 40), (std::vector<int>{0, 1, 2, 3}));
 }
@@ -285,8 +288,10 @@ TEST(SegmentPlan, FromShot) {
     segment_options(shot);
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("keyframes 0 and 1 (output frames 0 and 1) fall on the same generated frame 0"),
-              std::string::npos) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find("keyframes 0 and 1 (output frames 0 and 1) fall on the same generated frame 0"),
+        std::string::npos)
+        << e.what();
     EXPECT_EQ(e.line(), 9);
   }
 }
@@ -330,8 +335,8 @@ TEST(AssembleFrames, CrossfadeWeights) {
     EXPECT_NEAR(shot[g].item<float>(), want, 1e-5) << "frame " << g;
   }
   EXPECT_FLOAT_EQ(shot[5].item<float>(), 0.0f);
-  EXPECT_FLOAT_EQ(shot[12].item<float>(), 10.0f / 3);   // overlap frame 0: weight 1/3 on segment 1
-  EXPECT_FLOAT_EQ(shot[13].item<float>(), 20.0f / 3);   // overlap frame 1: 2/3
+  EXPECT_FLOAT_EQ(shot[12].item<float>(), 10.0f / 3);              // overlap frame 0: weight 1/3 on segment 1
+  EXPECT_FLOAT_EQ(shot[13].item<float>(), 20.0f / 3);              // overlap frame 1: 2/3
   EXPECT_FLOAT_EQ(shot[21].item<float>(), 10 * 0.6f + 20 * 0.4f);  // transition frame 1: 2/5 on segment 2
   EXPECT_FLOAT_EQ(shot[39].item<float>(), 30.0f);
 }

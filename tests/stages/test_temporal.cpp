@@ -2,12 +2,12 @@
 // (tests/data/fixtures/pipelines/stable_video_diffusion, README section i). The full comparison of every
 // recorded tensor through `clipgen fixture check` is tests/parity/test_svd_pipeline.cpp; here: the
 // generator path, loaders and their errors, decoding on its own, and that a wrong conditioning is caught.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
 #include <fstream>
 #include <map>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
@@ -223,7 +223,8 @@ TEST(Temporal, LoadErrorsNameTheProblem) {
   auto idx = io::read_json(kPipe / "model_index.json");
   idx["unet"] = {"diffusers", "UNet2DConditionModel"};
   std::ofstream(dir / "model_index.json") << idx.dump(2);
-  expect_error(dir, "component 'unet' is a UNet2DConditionModel; the temporal stage needs a UNetSpatioTemporalConditionModel");
+  expect_error(
+      dir, "component 'unet' is a UNet2DConditionModel; the temporal stage needs a UNetSpatioTemporalConditionModel");
 }
 
 TEST(Temporal, RequestErrors) {
