@@ -134,6 +134,9 @@ int cmd_presets(const CliParams& p) {
 
 int cmd_run(const CliParams& p) {
   auto progress = setup_logging(p);
+  // libav's own log lines (encoder statistics, filter notices) would tear the progress display:
+  // keep its errors only, or its warnings too with -v.
+  av_log_set_level(p.verbosity > 0 ? AV_LOG_WARNING : AV_LOG_ERROR);
   const int threads = configure_threads(p.threads);
   spdlog::info("intra-op threads: {}{}", threads, p.threads == 0 ? " (usable cores)" : "");
   if (p.max_shots < 1 || p.max_batches < 1) throw UsageError("--max-shots and --max-batches must be at least 1");

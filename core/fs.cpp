@@ -19,8 +19,9 @@ void commit_temp(const std::filesystem::path& temp, const std::filesystem::path&
   std::error_code ec;
   std::filesystem::rename(temp, final_path, ec);
   if (ec) {
+    const std::string reason = ec.message();
     std::filesystem::remove(temp, ec);
-    throw Error("cannot rename " + temp.string() + " to " + final_path.string() + ": " + ec.message());
+    throw Error("cannot rename " + temp.string() + " to " + final_path.string() + ": " + reason);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "pipeline/diffusion_renderer.h"
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cmath>

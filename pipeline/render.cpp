@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "pipeline/diffusion_renderer.h"
 #include "pipeline/procedural_renderer.h"
 #include "pipeline/progress.h"
 
@@ -14,14 +15,16 @@ namespace fs = std::filesystem;
 
 RendererFactory default_renderer_factory() {
   auto procedural = std::make_shared<ProceduralRenderer>();
-  return [procedural](const configs::Shot& shot) -> std::shared_ptr<ShotRenderer> {
+  auto diffusion = std::make_shared<DiffusionRenderer>(std::make_shared<ModelCache>());
+  return [procedural, diffusion](const configs::Shot& shot) -> std::shared_ptr<ShotRenderer> {
     using K = configs::ModelRef::Kind;
     if (shot.keyframe_model.kind == K::Builtin && shot.temporal_model.kind == K::Builtin) return procedural;
-    const auto& m = shot.keyframe_model.kind != K::Builtin ? shot.keyframe_model : shot.temporal_model;
-    throw UnsupportedError(fmt::format(
-        "shot '{}': model '{}': rendering with diffusers/safetensors models is not wired into the pipeline yet "
-        "(only the built-in procedural scene renders)",
-        shot.id, m.spec));
+    if (shot.keyframe_model.kind == K::Builtin)
+      throw UnsupportedError(fmt::format(
+          "shot '{}': temporal model '{}' with the built-in keyframe model: a video model needs diffusion "
+          "keyframes; name a Stable Diffusion folder as models.keyframe",
+          shot.id, shot.temporal_model.spec));
+    return diffusion;  // plan() refuses what it cannot render yet, with the reason
   };
 }
 

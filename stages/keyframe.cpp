@@ -211,7 +211,7 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
     auto noise_pred = m.unet->forward(in, t.to(dev), context, pooled, time_ids);
     const std::string k = std::to_string(i - start);
     trace("unet_input_" + k, in);
-    trace("unet_timestep_" + k, t);
+    trace("unet_timestep_" + k, t.reshape({1}));  // recorded as a 1-element tensor
     trace("unet_output_" + k, noise_pred);
     if (cfg) {
       auto parts = noise_pred.chunk(2);
