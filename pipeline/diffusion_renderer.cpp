@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/single_file.h"
 #include "models/rng.h"
 #include "pipeline/graph.h"
 #include "stages/image_io.h"
@@ -20,7 +21,7 @@ std::shared_ptr<stages::SDModel> ModelCache::sd(const fs::path& path, const c10:
   std::lock_guard<std::mutex> g(mutex_);
   auto it = sd_.find(key);
   if (it != sd_.end()) return it->second;
-  auto m = std::make_shared<stages::SDModel>(stages::load_sd_pipeline(path));
+  auto m = std::make_shared<stages::SDModel>(stages::load_sd_model(path));
   m->to(device);
   sd_[key] = m;
   locks_[m.get()] = std::make_unique<std::mutex>();
@@ -45,7 +46,13 @@ std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, i
 }
 
 static int64_t native_size_of(const fs::path& root) {
-  // Cheap: read the configs only (plan() must not load weights).
+  // Cheap: read the configs (or a single file's header) only; plan() must not load weights.
+  if (!fs::is_directory(root)) {
+    auto ckpt = io::load_single_file(root);  // zero-copy views; nothing is read but the header
+    const auto& u = ckpt.plan.configs.at("unet");
+    const auto& v = ckpt.plan.configs.at("vae");
+    return u.value("sample_size", int64_t{64}) * (int64_t{1} << (v["block_out_channels"].size() - 1));
+  }
   auto idx = io::read_pipeline_index(root);
   auto ucfg = io::read_json(idx.component_dir("unet") / "config.json");
   auto vcfg = io::read_json(idx.component_dir("vae") / "config.json");
@@ -56,10 +63,8 @@ static int64_t native_size_of(const fs::path& root) {
 
 GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
   using K = configs::ModelRef::Kind;
-  if (shot.keyframe_model.kind != K::DiffusersFolder)
-    throw UnsupportedError("keyframe model '" + shot.keyframe_model.spec +
-                           "': only diffusers pipeline folders are wired into rendering so far "
-                           "(single-file checkpoints load for fixture checks but not yet in `run`)");
+  if (shot.keyframe_model.kind == K::Builtin)
+    throw UnsupportedError("the diffusion renderer needs a keyframe model (a diffusers folder or a .safetensors file)");
   if (shot.temporal_model.kind != K::Builtin)
     throw UnsupportedError("temporal model '" + shot.temporal_model.spec +
                            "': Stable Video Diffusion is not wired into rendering yet; use `temporal: builtin` "

@@ -1,5 +1,6 @@
-// The renderer for shots whose keyframe model is a Stable Diffusion model (a diffusers pipeline
-// folder): keyframes come from stages/keyframe (txt2img, or img2img when the keyframe has an image).
+// The renderer for shots whose keyframe model is a Stable Diffusion model (a diffusers pipeline folder
+// or a single-file .safetensors checkpoint): keyframes come from stages/keyframe (txt2img, or img2img
+// when the keyframe has an image).
 //
 // Temporal stage: with `temporal: builtin` (the default until clipgen's own video model exists) the
 // shot is made of its keyframes held on screen, cross-faded over `motion.transition_frames` at each

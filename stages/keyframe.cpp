@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/single_file.h"
+#include "models/io/state_dict.h"
 #include "models/rng.h"
 
 namespace clipgen::stages {
@@ -96,6 +98,54 @@ SDModel load_sd_pipeline(const fs::path& root) {
   auto m = load_sd_components(p, root.string());
   m.force_zeros_for_empty_prompt = io::read_json(root / "model_index.json").value("force_zeros_for_empty_prompt", true);
   return m;
+}
+
+fs::path model_data_dir() {
+  if (const char* env = std::getenv("CLIPGEN_MODEL_DATA"); env && *env) return env;
+  return CLIPGEN_MODEL_DATA_DIR;
+}
+
+SDModel load_sd_single_file(const fs::path& file) {
+  auto ckpt = io::load_single_file(file, {}, torch::kFloat);
+  const std::string src = file.string();
+  auto& cfgs = ckpt.plan.configs;
+  auto need = [&](const char* comp) -> io::TensorMap& {
+    auto it = ckpt.components.find(comp);
+    if (it == ckpt.components.end() || it->second.empty())
+      throw ModelLoadError(src, "", std::string("the checkpoint has no ") + comp +
+                                        " component; a keyframe model needs UNet, VAE and text encoder(s)");
+    return it->second;
+  };
+  SDModel m;
+  m.source = src;
+  const bool xl = ckpt.family == io::SingleFileFamily::SDXL;
+  const bool sd2 = ckpt.family == io::SingleFileFamily::SD2;
+  m.family = xl ? SDFamily::SDXL : sd2 ? SDFamily::SD2 : SDFamily::SD1;
+  const auto data = model_data_dir();
+  m.tokenizer = CLIPTokenizer::from_folder(data / (sd2 ? "clip_tokenizer_pad0" : "clip_tokenizer"));
+  m.text_encoder = CLIPTextModel(CLIPTextConfig::from_json(cfgs.at("text_encoder"), src + " (text_encoder)"));
+  io::load_state_dict(*m.text_encoder, need("text_encoder"), src + " (text_encoder)");
+  if (xl) {
+    m.tokenizer_2 = CLIPTokenizer::from_folder(data / "clip_tokenizer_pad0");
+    m.text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig::from_json(cfgs.at("text_encoder_2"), src + " (text_encoder_2)"));
+    io::load_state_dict(*m.text_encoder_2, need("text_encoder_2"), src + " (text_encoder_2)");
+  }
+  m.unet = UNet2DConditionModel(UNet2DConditionConfig::from_json(cfgs.at("unet"), src + " (unet)"));
+  io::load_state_dict(*m.unet, need("unet"), src + " (unet)");
+  m.unet_sample_size = cfgs.at("unet").value("sample_size", int64_t{64});
+  m.vae = AutoencoderKL(AutoencoderKLConfig::from_json(cfgs.at("vae"), src + " (vae)"));
+  io::load_state_dict(*m.vae, need("vae"), src + " (vae)");
+  m.scheduler_config = schedulers::SchedulerConfig::from_json(cfgs.at("scheduler"), src + " (scheduler)");
+  m.text_encoder->eval();
+  if (m.text_encoder_2) m.text_encoder_2->eval();
+  m.unet->eval();
+  m.vae->eval();
+  return m;
+}
+
+SDModel load_sd_model(const fs::path& path) {
+  if (fs::is_directory(path)) return load_sd_pipeline(path);
+  return load_sd_single_file(path);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

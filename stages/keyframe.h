@@ -54,6 +54,18 @@ struct SDComponentPaths {
 SDModel load_sd_pipeline(const std::filesystem::path& root);
 SDModel load_sd_components(const SDComponentPaths& paths, const std::string& source);
 
+// Loads a single-file checkpoint in the original LDM/SGM layout (models/io/single_file.h): the family
+// and architecture are detected from the file, every tensor is mapped to its diffusers name (memory
+// mapped, converted to float32), and the CLIP tokenizers come from clipgen's own data (models/data),
+// since single files carry no vocabulary. Errors name the file (and the component or tensor).
+SDModel load_sd_single_file(const std::filesystem::path& file);
+
+// Loads either form: a diffusers pipeline folder or a single .safetensors file.
+SDModel load_sd_model(const std::filesystem::path& path);
+
+// The folder holding clipgen's runtime data (tokenizers): $CLIPGEN_MODEL_DATA, else the source tree's models/data.
+std::filesystem::path model_data_dir();
+
 struct KeyframeRequest {
   std::string prompt, negative_prompt;
   int64_t width = 512, height = 512;
