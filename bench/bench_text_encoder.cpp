@@ -66,7 +66,7 @@ static void run(const char* label, const fs::path& config, int64_t batch, int re
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
     auto o = m(ids, opt);
-    (void)o.last_hidden_state.sum().item<float>();
+    (void)o.last_hidden_state.sum().template item<float>();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
