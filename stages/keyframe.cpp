@@ -105,8 +105,8 @@ fs::path model_data_dir() {
   return CLIPGEN_MODEL_DATA_DIR;
 }
 
-SDModel load_sd_single_file(const fs::path& file) {
-  auto ckpt = io::load_single_file(file, {}, torch::kFloat);
+SDModel load_sd_single_file(const fs::path& file, const io::SingleFileOverrides& overrides) {
+  auto ckpt = io::load_single_file(file, overrides, torch::kFloat);
   const std::string src = file.string();
   auto& cfgs = ckpt.plan.configs;
   auto need = [&](const char* comp) -> io::TensorMap& {

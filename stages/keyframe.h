@@ -14,6 +14,7 @@
 
 #include "models/autoencoder_kl.h"
 #include "models/clip_text_model.h"
+#include "models/io/single_file.h"
 #include "models/schedulers/scheduler.h"
 #include "models/tokenizer/clip_tokenizer.h"
 #include "models/unet_2d_condition.h"
@@ -58,7 +59,9 @@ SDModel load_sd_components(const SDComponentPaths& paths, const std::string& sou
 // and architecture are detected from the file, every tensor is mapped to its diffusers name (memory
 // mapped, converted to float32), and the CLIP tokenizers come from clipgen's own data (models/data),
 // since single files carry no vocabulary. Errors name the file (and the component or tensor).
-SDModel load_sd_single_file(const std::filesystem::path& file);
+// `overrides` sets what shapes cannot tell (head counts, ...) for files that differ from their family's
+// published settings.
+SDModel load_sd_single_file(const std::filesystem::path& file, const io::SingleFileOverrides& overrides = {});
 
 // Loads either form: a diffusers pipeline folder or a single .safetensors file.
 SDModel load_sd_model(const std::filesystem::path& path);

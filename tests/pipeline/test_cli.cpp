@@ -134,13 +134,14 @@ TEST(Cli, RunDryRunResumeAndReport) {
 TEST(Cli, RuntimeFailuresExit1AndSayWhatRemains) {
   const auto dir = clipgen::test::scratch_dir("cli_fail");
   write_preset(dir / "presets");
-  // A diffusion model folder: valid config, but no diffusion renderer is wired into the pipeline yet.
+  // A folder with a model_index.json that names no usable pipeline: the shot file is valid, loading fails at run time.
   fs::create_directories(dir / "model");
   std::ofstream(dir / "model" / "model_index.json") << "{}";
   std::ofstream(dir / "model.yaml") << std::string(kShot) + "models: {keyframe: model}\n";
   auto r = run_clipgen("run " + q(dir / "model.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out"));
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("not wired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cannot make keyframes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stage text"), std::string::npos) << r.out;
 
   // The output name is taken by a folder: the encoder cannot rename its temporary file onto it.
   std::ofstream(dir / "shot.yaml") << kShot;

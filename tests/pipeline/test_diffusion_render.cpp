@@ -140,26 +140,3 @@ TEST(DiffusionRender, ClearErrorsForWrongModelFolders) {
   }
 }
 
-TEST(DiffusionRender, SingleFileCheckpointRendersThroughThePipeline) {
-  auto dir = test::scratch_dir("diffusion_render_single_file");
-  auto shot = write_shot(dir, R"(version: 1
-id: tiny-single
-preset: square
-frames: 4
-seed: 5
-prompt: "a photo of a cat"
-size: {width: 64, height: 64}
-sampler: {steps: 2}
-models: {keyframe: )" + test::fixture_dir("single_file/sd15/model.safetensors").string() + R"(}
-)");
-  auto list = configs::load_shots({shot}, {.out_root = dir / "renders"});
-  pipeline::RenderOptions opt;
-  opt.out_root = dir / "renders";
-  pipeline::RunReport report;
-  pipeline::render_shots(list, opt, report);
-  const auto& s = list.shots[0];
-  ASSERT_TRUE(fs::exists(s.output));
-  auto probe = nlohmann::json::parse(run("ffprobe -v error -count_frames -show_streams -of json '" + s.output.string() + "'"));
-  EXPECT_EQ(probe["streams"][0]["nb_read_frames"], "4");
-  EXPECT_TRUE(fs::exists(s.output.parent_path() / "tiny-single.keyframe0.png"));
-}

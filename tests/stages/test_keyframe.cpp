@@ -20,11 +20,20 @@ namespace fs = std::filesystem;
 
 static fs::path single_file() { return test::fixture_dir("single_file/sd15/model.safetensors"); }
 
+// The tiny fixture's text encoder has 4 heads, not CLIP-L's published 12: shapes cannot tell, so the
+// value comes from the fixture's record of what is not in the shapes.
+static io::SingleFileOverrides tiny_overrides() {
+  auto fx = nlohmann::json::parse(std::ifstream(test::fixture_dir("single_file/sd15/fixture.json")));
+  io::SingleFileOverrides ov;
+  ov.text_encoder_heads = fx["hyperparameters_not_in_shapes"]["text_encoder"]["num_attention_heads"].get<int>();
+  return ov;
+}
+
 // Writes the single file's components as a diffusers pipeline folder (what diffusers' own
 // from_single_file + save_pretrained would give).
 static fs::path equivalent_folder(const std::string& name) {
   auto dir = test::scratch_dir(name);
-  auto ckpt = io::load_single_file(single_file(), {}, torch::kFloat);
+  auto ckpt = io::load_single_file(single_file(), tiny_overrides(), torch::kFloat);
   for (const char* comp : {"unet", "vae", "text_encoder"}) {
     fs::create_directories(dir / comp);
     std::ofstream(dir / comp / "config.json") << ckpt.plan.configs.at(comp).dump(2);
@@ -44,7 +53,7 @@ static fs::path equivalent_folder(const std::string& name) {
 
 TEST(Keyframe, SingleFileEqualsEquivalentDiffusersFolder) {
   c10::InferenceMode guard;
-  auto a = stages::load_sd_single_file(single_file());
+  auto a = stages::load_sd_single_file(single_file(), tiny_overrides());
   EXPECT_EQ(a.family, stages::SDFamily::SD1);
   auto b = stages::load_sd_pipeline(equivalent_folder("keyframe_single_file"));
   stages::KeyframeRequest r;
@@ -68,7 +77,7 @@ TEST(Keyframe, SeedGivesDiffusersCpuLatents) {
   // (the draw the rng fixtures prove equal to PyTorch's): a seeded request equals the same request given
   // that draw explicitly.
   c10::InferenceMode guard;
-  auto m = stages::load_sd_single_file(single_file());
+  auto m = stages::load_sd_single_file(single_file(), tiny_overrides());
   stages::KeyframeRequest r;
   r.prompt = "a lighthouse";
   r.width = r.height = 64;
@@ -89,7 +98,7 @@ TEST(Keyframe, SingleFileMissingComponentsIsAClearError) {
     if (t.name.rfind("model.diffusion_model.", 0) == 0) unet_only[t.name] = f->view(t.name);
   io::save_safetensors(dir / "unet_only.safetensors", unet_only);
   try {
-    stages::load_sd_single_file(dir / "unet_only.safetensors");
+    stages::load_sd_single_file(dir / "unet_only.safetensors", tiny_overrides());
     FAIL() << "expected an error";
   } catch (const ModelLoadError& e) {
     EXPECT_NE(std::string(e.what()).find("unet_only.safetensors"), std::string::npos) << e.what();
