@@ -97,6 +97,12 @@ void FixtureContext::compare(const std::string& name, const at::Tensor& actual, 
   results_.push_back(compare_tensors(name, actual, ref, tol));
 }
 
+void FixtureContext::compare_intermediate(const std::string& name, const at::Tensor& actual) {
+  const auto& m = intermediates();
+  auto it = m.find(name);
+  if (it != m.end()) compare("intermediate:" + name, actual, it->second, Tolerance::model());
+}
+
 std::map<std::string, Runner>& runners() {
   static std::map<std::string, Runner> table;
   return table;

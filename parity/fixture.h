@@ -55,6 +55,9 @@ public:
   // Compares `actual` with the reference tensor `name` in outputs (or `ref` when given). Records the result.
   void compare(const std::string& name, const at::Tensor& actual, Tolerance tol);
   void compare(const std::string& name, const at::Tensor& actual, const at::Tensor& ref, Tolerance tol);
+  // Compares `actual` with intermediates.safetensors[name] (as "intermediate:<name>") when the fixture
+  // recorded it; intermediates over 65 536 elements are not stored, so absent names are skipped.
+  void compare_intermediate(const std::string& name, const at::Tensor& actual);
   void record(Comparison c) { results_.push_back(std::move(c)); }
   // Fails a named check with a message (e.g. a feature the fixture needs is missing).
   void fail(const std::string& name, const std::string& note) { results_.push_back({name, 0, 0, false, note}); }

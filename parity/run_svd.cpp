@@ -10,6 +10,7 @@
 #include "models/io/state_dict.h"
 #include "models/unet_spatio_temporal_condition.h"
 #include "parity/fixture.h"
+#include "parity/vae_encoder_trace.h"
 
 namespace clipgen::parity {
 
@@ -25,17 +26,13 @@ void register_svd_runners() {
     io::load_weights_into(*unet, ctx.weights_path());
     unet->eval();
     const auto& in = ctx.inputs();
-    const auto& inter = ctx.intermediates();
     int calls = 0;
     for (int j = 0;; ++j) {
       const std::string tname = "timestep_" + std::to_string(j);
       if (!in.count(tname)) break;
       UNetSpatioTemporalTrace trace;
       if (j == 0)
-        trace = [&](const std::string& name, const at::Tensor& v) {
-          auto it = inter.find(name);
-          if (it != inter.end()) ctx.compare("intermediate:" + name, v, it->second, Tolerance::model());
-        };
+        trace = [&](const std::string& name, const at::Tensor& v) { ctx.compare_intermediate(name, v); };
       auto out = unet->forward(ctx.input("sample"), in.at(tname), ctx.input("encoder_hidden_states"),
                       ctx.input("added_time_ids"), trace);
       ctx.compare("sample_" + std::to_string(j), out, Tolerance::model());
@@ -55,24 +52,9 @@ void register_svd_runners() {
     io::load_weights_into(*vae, ctx.weights_path());
     vae->eval();
     const auto& image = ctx.input("image");
-    const auto& inter = ctx.intermediates();
-    auto check_inter = [&](const std::string& name, const at::Tensor& v) {
-      auto it = inter.find(name);
-      if (it != inter.end()) ctx.compare("intermediate:" + name, v, it->second, Tolerance::model());
-    };
     // Encoder step by step, so that every hooked submodule output can be compared.
-    auto& enc = *vae->encoder;
-    auto h = enc.conv_in(image);
-    check_inter("encoder.conv_in", h);
-    for (size_t i = 0; i < enc.down_blocks->size(); ++i) {
-      h = enc.down_blocks[i]->as<blocks::DownEncoderBlock2DImpl>()->forward(h);
-      check_inter("encoder.down_blocks." + std::to_string(i), h);
-    }
-    h = enc.mid_block(h);
-    check_inter("encoder.mid_block", h);
-    h = enc.conv_out(at::silu(enc.conv_norm_out(h)));
-    check_inter("encoder.conv_out", h);
-    check_inter("quant_conv", vae->quant_conv(h));
+    auto h = trace_vae_encoder(ctx, *vae->encoder, image);
+    ctx.compare_intermediate("quant_conv", vae->quant_conv(h));
     // The model's own encode() must agree with the step-by-step path.
     auto post = vae->encode(image);
     ctx.compare("latent_mean", post.mean, Tolerance::model());

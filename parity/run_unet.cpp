@@ -23,16 +23,12 @@ void register_unet_runners() {
     const auto& in = ctx.inputs();
     auto opt = [&](const char* k) { return in.count(k) ? in.at(k) : at::Tensor(); };
     const auto text_embeds = opt("text_embeds"), time_ids = opt("time_ids");
-    const auto& inter = ctx.intermediates();
     for (int j = 0;; ++j) {
       const std::string tname = "timestep_" + std::to_string(j);
       if (!in.count(tname)) break;
       UNetTrace trace;
       if (j == 0)
-        trace = [&](const std::string& name, const at::Tensor& v) {
-          auto it = inter.find(name);
-          if (it != inter.end()) ctx.compare("intermediate:" + name, v, it->second, Tolerance::model());
-        };
+        trace = [&](const std::string& name, const at::Tensor& v) { ctx.compare_intermediate(name, v); };
       auto out = unet(ctx.input("sample"), in.at(tname), ctx.input("encoder_hidden_states"), text_embeds, time_ids, trace);
       ctx.compare("sample_" + std::to_string(j), out, Tolerance::model());
     }

@@ -7,6 +7,7 @@
 #include "models/autoencoder_tiny.h"
 #include "models/io/state_dict.h"
 #include "parity/fixture.h"
+#include "parity/vae_encoder_trace.h"
 
 namespace clipgen::parity {
 
@@ -22,26 +23,11 @@ void register_vae_runners() {
     io::load_weights_into(*vae, ctx.weights_path());
     vae->eval();
     const auto& image = ctx.input("image");
-    const auto& inter = ctx.intermediates();
-    auto check_inter = [&](const std::string& name, const at::Tensor& v) {
-      auto it = inter.find(name);
-      if (it != inter.end()) ctx.compare("intermediate:" + name, v, it->second, Tolerance::model());
-    };
     // Encoder, step by step so that every hooked submodule output can be compared.
-    auto& enc = *vae->encoder;
-    auto h = enc.conv_in(image);
-    check_inter("encoder.conv_in", h);
-    for (size_t i = 0; i < enc.down_blocks->size(); ++i) {
-      h = enc.down_blocks[i]->as<blocks::DownEncoderBlock2DImpl>()->forward(h);
-      check_inter("encoder.down_blocks." + std::to_string(i), h);
-    }
-    h = enc.mid_block(h);
-    check_inter("encoder.mid_block", h);
-    h = enc.conv_out(at::silu(enc.conv_norm_out(h)));
-    check_inter("encoder.conv_out", h);
+    auto h = trace_vae_encoder(ctx, *vae->encoder, image);
     if (vae->quant_conv) {
       h = vae->quant_conv(h);
-      check_inter("quant_conv", h);
+      ctx.compare_intermediate("quant_conv", h);
     }
     // The model's own encode() must agree with the step-by-step path.
     auto post = vae->encode(image);
@@ -66,8 +52,7 @@ void register_vae_runners() {
     taesd->eval();
     const auto& image = ctx.input("image");
     auto lat = taesd->encode(image);
-    const auto& inter = ctx.intermediates();
-    if (inter.count("encoder")) ctx.compare("intermediate:encoder", lat, inter.at("encoder"), Tolerance::model());
+    ctx.compare_intermediate("encoder", lat);
     ctx.compare("latents_out", lat, Tolerance::model());
     ctx.compare("decoded", taesd->decode(ctx.input("latents")), Tolerance::model());
     ctx.compare("forward_sample", taesd->forward(image), Tolerance::model());
