@@ -1,5 +1,6 @@
 #include "pipeline/diffusion_renderer.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -12,23 +13,63 @@
 #include "models/rng.h"
 #include "pipeline/graph.h"
 #include "stages/image_io.h"
+#include "stages/segments.h"
 
 namespace clipgen::pipeline {
 namespace fs = std::filesystem;
 
-std::shared_ptr<stages::SDModel> ModelCache::sd(const fs::path& path, const c10::Device& device) {
-  const std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
+// A shot's single-file model settings as the loader's overrides (docs/shot-schema.md#models).
+static io::SingleFileOverrides single_file_overrides(const configs::ModelRef& ref) {
+  io::SingleFileOverrides o;
+  const auto& s = ref.settings;
+  o.use_original_config = !ref.ignore_original_config;
+  o.original_config = ref.original_config;
+  o.unet_heads = s.unet_heads;
+  o.unet_head_channels = s.unet_head_channels;
+  o.unet_norm_num_groups = s.unet_norm_groups;
+  o.unet_upcast_attention = s.unet_upcast_attention;
+  o.unet_addition_time_embed_dim = s.unet_addition_time_embed_dim;
+  o.unet_sample_size = s.unet_sample_size;
+  o.prediction_type = s.prediction_type;
+  o.vae_scaling_factor = s.vae_scaling_factor;
+  o.vae_norm_num_groups = s.vae_norm_groups;
+  o.vae_sample_size = s.vae_sample_size;
+  o.text_encoder_heads = s.text_encoder_heads;
+  o.text_encoder_2_heads = s.text_encoder_2_heads;
+  o.text_encoder_act = s.text_encoder_activation;
+  o.text_encoder_2_act = s.text_encoder_2_activation;
+  o.text_encoder_layers = s.text_encoder_layers;
+  return o;
+}
+
+std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, const c10::Device& device) {
+  const fs::path& path = model.path;
+  std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
+  if (!fs::is_directory(path)) key += "\n" + model.to_json();  // the same file with other settings is another model
   std::lock_guard<std::mutex> g(mutex_);
   auto it = sd_.find(key);
   if (it != sd_.end()) return it->second;
-  auto m = std::make_shared<stages::SDModel>(stages::load_sd_model(path));
+  auto m = std::make_shared<stages::SDModel>(fs::is_directory(path) ? stages::load_sd_pipeline(path)
+                                                                    : stages::load_sd_single_file(path, single_file_overrides(model)));
   m->to(device);
   sd_[key] = m;
   locks_[m.get()] = std::make_unique<std::mutex>();
   return m;
 }
 
-std::mutex& ModelCache::lock_for(const stages::SDModel* m) {
+std::shared_ptr<stages::SVDModel> ModelCache::svd(const fs::path& path, const c10::Device& device) {
+  const std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
+  std::lock_guard<std::mutex> g(mutex_);
+  auto it = svd_.find(key);
+  if (it != svd_.end()) return it->second;
+  auto m = std::make_shared<stages::SVDModel>(stages::load_svd_pipeline(path));
+  m->to(device);
+  svd_[key] = m;
+  locks_[m.get()] = std::make_unique<std::mutex>();
+  return m;
+}
+
+std::mutex& ModelCache::lock_for(const void* m) {
   std::lock_guard<std::mutex> g(mutex_);
   return *locks_.at(m);
 }
@@ -45,10 +86,20 @@ std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, i
   return {down(w * s), down(h * s)};
 }
 
-static int64_t native_size_of(const fs::path& root) {
+std::pair<int, int> video_generation_raster(const configs::Preset& preset, int64_t native, int multiple) {
+  const double w = preset.width, h = preset.height;
+  const int q = std::max(1, multiple);
+  auto down = [q](double v) { return std::max(q, static_cast<int>(std::floor(v / q)) * q); };
+  const double s = std::sqrt(static_cast<double>(native) * native / (w * h));  // keep the area
+  return {down(w * s), down(h * s)};
+}
+
+static int64_t native_size_of(const configs::ModelRef& model) {
   // Cheap: read the configs (or a single file's header) only; plan() must not load weights.
+  const fs::path& root = model.path;
   if (!fs::is_directory(root)) {
-    auto ckpt = io::load_single_file(root);  // zero-copy views; nothing is read but the header
+    // Zero-copy views; nothing is read but the header. The shot's settings may set the sample size.
+    auto ckpt = io::load_single_file(root, single_file_overrides(model));
     const auto& u = ckpt.plan.configs.at("unet");
     const auto& v = ckpt.plan.configs.at("vae");
     return u.value("sample_size", int64_t{64}) * (int64_t{1} << (v["block_out_channels"].size() - 1));
@@ -61,39 +112,108 @@ static int64_t native_size_of(const fs::path& root) {
   return sample * (int64_t{1} << (levels - 1));
 }
 
+std::pair<int, int> keyframe_raster(const configs::Shot& shot) {
+  if (shot.gen_width > 0 && shot.gen_height > 0) return {shot.gen_width, shot.gen_height};
+  return diffusion_generation_raster(shot.preset, native_size_of(shot.keyframe_model));
+}
+
+namespace {
+
+// What plan() needs of an image-to-video folder, from its configs only (no weights).
+struct VideoModelInfo {
+  int64_t native = 0;    // native pixel size (UNet sample_size × VAE factor)
+  int64_t multiple = 8;  // segment sides must be multiples of this
+};
+
+VideoModelInfo video_model_info(const configs::ModelRef& ref) {
+  using K = configs::ModelRef::Kind;
+  if (ref.kind == K::SingleFile)
+    throw UnsupportedError("temporal model '" + ref.spec +
+                           "': single-file video checkpoints are not supported; name a diffusers "
+                           "StableVideoDiffusionPipeline folder (SVD, SVD-XT)");
+  auto idx = io::read_pipeline_index(ref.path);  // clear errors for folders without model_index.json
+  if (idx.pipeline_class != "StableVideoDiffusionPipeline")
+    throw ModelLoadError((ref.path / "model_index.json").string(), "",
+                         "pipeline class '" + idx.pipeline_class +
+                             "' is not an image-to-video model: models.temporal needs a "
+                             "StableVideoDiffusionPipeline folder (SVD, SVD-XT)");
+  for (const char* c : {"unet", "vae"})
+    if (!idx.has(c))
+      throw ModelLoadError((ref.path / "model_index.json").string(), "", std::string("pipeline has no component '") + c + "'");
+  auto ucfg = io::read_json(idx.component_dir("unet") / "config.json");
+  auto vcfg = io::read_json(idx.component_dir("vae") / "config.json");
+  const auto vae_levels = vcfg.contains("block_out_channels") ? vcfg["block_out_channels"].size() : size_t{4};
+  const auto unet_levels = ucfg.contains("block_out_channels") ? ucfg["block_out_channels"].size() : size_t{4};
+  const int64_t f = int64_t{1} << (vae_levels - 1);
+  VideoModelInfo info;
+  info.native = ucfg.value("sample_size", int64_t{96}) * f;
+  info.multiple = f * (int64_t{1} << (unet_levels - 1));
+  return info;
+}
+
+bool has_video_model(const configs::Shot& shot) {
+  return shot.temporal_model.kind != configs::ModelRef::Kind::Builtin;
+}
+
+}  // namespace
+
 GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
   using K = configs::ModelRef::Kind;
   if (shot.keyframe_model.kind == K::Builtin)
     throw UnsupportedError("the diffusion renderer needs a keyframe model (a diffusers folder or a .safetensors file)");
-  if (shot.temporal_model.kind != K::Builtin)
-    throw UnsupportedError("temporal model '" + shot.temporal_model.spec +
-                           "': Stable Video Diffusion is not wired into rendering yet; use `temporal: builtin` "
-                           "(keyframes held and cross-faded)");
   GenerationPlan p;
+  p.keyframes = std::max<int>(1, static_cast<int>(shot.keyframes.size()));
+  p.batch_frames = std::max(1, shot.motion.decode_chunk);
+  if (!has_video_model(shot)) {
+    std::tie(p.width, p.height) = keyframe_raster(shot);
+    p.fps = shot.fps;  // stills: no retiming needed
+    p.frames = std::max<int64_t>(1, shot.frames);
+    p.segments = 1;
+    return p;
+  }
+  const auto info = video_model_info(shot.temporal_model);
   if (shot.gen_width > 0 && shot.gen_height > 0) {
+    if (shot.gen_width % info.multiple != 0 || shot.gen_height % info.multiple != 0)
+      throw UnsupportedError(fmt::format("size {}x{}: the temporal model '{}' needs sides that are multiples of {}",
+                                         shot.gen_width, shot.gen_height, shot.temporal_model.spec, info.multiple));
     p.width = shot.gen_width;
     p.height = shot.gen_height;
   } else {
-    std::tie(p.width, p.height) = diffusion_generation_raster(shot.preset, native_size_of(shot.keyframe_model.path));
+    std::tie(p.width, p.height) = video_generation_raster(shot.preset, info.native, static_cast<int>(info.multiple));
   }
-  p.fps = shot.fps;  // stills: no retiming needed
-  p.frames = std::max<int64_t>(1, shot.frames);
-  p.keyframes = std::max<int>(1, static_cast<int>(shot.keyframes.size()));
-  p.segments = 1;
-  p.batch_frames = std::max(1, shot.motion.decode_chunk);
+  const auto segs = stages::plan_segments(stages::segment_options(shot));  // validates the motion settings
+  p.fps = configs::Rational{shot.motion.generation_fps, 1};
+  p.frames = segs.total_frames();
+  p.segments = static_cast<int>(segs.segments.size());
   return p;
 }
 
+std::shared_ptr<stages::SDModel> DiffusionRenderer::keyframe_model(const configs::Shot& shot,
+                                                                   const StageContext& ctx) const {
+  return cache_->sd(shot.keyframe_model, ctx.device().torch_device());
+}
+
 Conditioning DiffusionRenderer::encode_text(ShotJob job, StageContext& ctx) {
-  cache_->sd(ctx.shot().keyframe_model.path, ctx.device().torch_device());
+  keyframe_model(ctx.shot(), ctx);
   ctx.progress(1, 1);
   Conditioning c;
   c.job = std::move(job);
   return c;
 }
 
+// [3,H,W] in [0,1] → uint8 [H,W,3], rounded as a PNG of the image would hold it.
+static at::Tensor to_hwc_u8(const at::Tensor& img) {
+  return img.mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0}).contiguous();
+}
+
+static void write_keyframe_png(const configs::Shot& shot, int k, const stages::Frame& frame) {
+  auto png = shot.output.parent_path() / (shot.output.stem().string() + ".keyframe" + std::to_string(k) + ".png");
+  fs::create_directories(png.parent_path());
+  stages::write_png(frame, png);
+}
+
 static stages::Frame to_frame(const at::Tensor& img) {  // [3,H,W] in [0,1]
-  auto u8 = img.mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0}).contiguous();
+  auto u8 = to_hwc_u8(img.to(torch::kCPU));
   stages::Frame f(static_cast<int>(u8.size(1)), static_cast<int>(u8.size(0)));
   std::memcpy(f.rgb.data(), u8.data_ptr(), f.rgb.size());
   return f;
@@ -102,17 +222,18 @@ static stages::Frame to_frame(const at::Tensor& img) {  // [3,H,W] in [0,1]
 KeyframeLatents DiffusionRenderer::keyframes(Conditioning cond, StageContext& ctx) {
   const auto& shot = ctx.shot();
   const auto& plan = ctx.plan();
-  auto model = cache_->sd(shot.keyframe_model.path, ctx.device().torch_device());
+  auto model = keyframe_model(shot, ctx);
   std::lock_guard<std::mutex> g(cache_->lock_for(model.get()));
   const int k_count = plan.keyframes;
+  const auto [kw, kh] = keyframe_raster(shot);
   std::vector<at::Tensor> latents, images;
   for (int k = 0; k < k_count; ++k) {
     const auto& kf = shot.keyframes.at(static_cast<size_t>(k));
     stages::KeyframeRequest r;
     r.prompt = kf.prompt.empty() ? shot.prompt : kf.prompt;
     r.negative_prompt = kf.negative_prompt.empty() ? shot.negative_prompt : kf.negative_prompt;
-    r.width = plan.width;
-    r.height = plan.height;
+    r.width = kw;
+    r.height = kh;
     r.steps = shot.sampler.steps;
     r.guidance = shot.sampler.guidance;
     r.sampler = shot.sampler.name;
@@ -121,7 +242,7 @@ KeyframeLatents DiffusionRenderer::keyframes(Conditioning cond, StageContext& ct
     r.seed = derive_seed(shot.seed, SeedStream::KeyframeLatents, static_cast<uint64_t>(k));
     if (kf.image) {
       auto img = stages::read_image(*kf.image);
-      r.init_image = stages::image_to_tensor(img.rgb, img.width, img.height, plan.width, plan.height);
+      r.init_image = stages::image_to_tensor(img.rgb, img.width, img.height, kw, kh);
       r.strength = kf.strength;
     }
     stages::KeyframeCallbacks cb;
@@ -137,29 +258,108 @@ KeyframeLatents DiffusionRenderer::keyframes(Conditioning cond, StageContext& ct
   out.extra["images"] = torch::cat(images);         // [K, 3, H, W] in [0, 1]
   for (int k = 0; k < k_count; ++k) {
     out.images.push_back(to_frame(out.extra["images"][k]));
-    auto png = shot.output.parent_path() / (shot.output.stem().string() + ".keyframe" + std::to_string(k) + ".png");
-    fs::create_directories(png.parent_path());
-    stages::write_png(out.images.back(), png);
+    write_keyframe_png(shot, k, out.images.back());
   }
   return out;
 }
 
-SegmentLatents DiffusionRenderer::temporal(const KeyframeLatents& kf, int segment, const SegmentLatents*,
+SegmentLatents DiffusionRenderer::temporal(const KeyframeLatents& kf, int segment, const SegmentLatents* previous,
                                            StageContext& ctx) {
-  (void)kf;
-  SegmentLatents s;
-  s.header = {ctx.shot().id, 0, 0};
-  s.segment = segment;
-  s.first_frame = 0;
-  s.frames = ctx.plan().frames;
-  s.latents = torch::zeros({0});
-  ctx.progress(1, 1);
-  return s;
+  const auto& shot = ctx.shot();
+  const auto& plan = ctx.plan();
+  SegmentLatents out;
+  out.header = kf.job.header;
+  out.segment = segment;
+  if (!has_video_model(shot)) {  // stills: nothing to generate
+    out.first_frame = 0;
+    out.frames = plan.frames;
+    out.latents = torch::zeros({0});
+    ctx.progress(1, 1);
+    return out;
+  }
+  const auto segs = stages::plan_segments(stages::segment_options(shot));
+  const auto& seg = segs.segments.at(static_cast<size_t>(segment));
+  if (seg.previous >= 0 && (previous == nullptr || previous->segment != seg.previous))
+    throw Error(fmt::format("temporal segment {} needs segment {} first", segment, seg.previous));
+  const auto& images = kf.extra.at("images");  // [K, 3, h, w] in [0, 1]
+
+  // The conditioning image, uint8 [H, W, 3] (as the keyframe PNG / a decoded frame holds it).
+  at::Tensor cond;
+  if (seg.source == stages::ConditionSource::PreviousSegment) {
+    cond = previous->extra.at("frames")[seg.condition_frame];
+  } else if (seg.continuity > 0 && !shot.keyframes.at(static_cast<size_t>(seg.keyframe)).image) {
+    // Keyframe k made by img2img from the frame the previous section shows at p_k (a smooth change).
+    cond = to_hwc_u8(continuity_keyframe(kf, seg, *previous, ctx)[0]);
+    out.extra["keyframe"] = cond;
+  } else {
+    cond = to_hwc_u8(images[seg.keyframe].to(torch::kCPU));
+  }
+
+  auto model = cache_->svd(shot.temporal_model.path, ctx.device().torch_device());
+  std::lock_guard<std::mutex> g(cache_->lock_for(model.get()));
+  stages::SegmentRequest r;
+  r.image = cond;
+  r.width = plan.width;
+  r.height = plan.height;
+  r.num_frames = shot.motion.num_frames;
+  r.steps = shot.motion.steps;
+  r.min_guidance = shot.motion.min_guidance;
+  r.max_guidance = shot.motion.max_guidance;
+  r.fps = shot.motion.fps_conditioning;
+  r.motion_bucket_id = shot.motion.motion_bucket_id;
+  r.noise_aug_strength = shot.motion.noise_aug_strength;
+  r.decode_chunk = shot.motion.decode_chunk;
+  r.seed = stages::segment_seed(shot.seed, segment);
+  stages::SegmentCallbacks cb;
+  cb.check_cancel = [&] { ctx.throw_if_cancelled(); };
+  cb.on_step = [&](int step, int total) {  // steps of the whole shot's temporal stage
+    ctx.progress(int64_t{segment} * total + step, int64_t{plan.segments} * total);
+  };
+  auto res = stages::generate_segment(*model, r, cb);
+  out.first_frame = seg.first_frame;
+  out.frames = seg.length;
+  out.latents = res.latents[0].to(torch::kCPU);  // [F, C, h, w]
+  // Decoded frames as uint8 [F, H, W, 3]: what the shot blends, and what a chained segment starts from.
+  out.extra["frames"] = res.frames[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
+  return out;
+}
+
+at::Tensor DiffusionRenderer::continuity_keyframe(const KeyframeLatents& kf, const stages::PlannedSegment& seg,
+                                                  const SegmentLatents& previous, StageContext& ctx) {
+  const auto& shot = ctx.shot();
+  const auto& key = shot.keyframes.at(static_cast<size_t>(seg.keyframe));
+  const auto& images = kf.extra.at("images");
+  const int64_t kh = images.size(2), kw = images.size(3);
+  const auto& from = previous.extra.at("frames")[seg.continuity_frame];  // uint8 [H, W, 3]
+  auto model = keyframe_model(shot, ctx);
+  std::lock_guard<std::mutex> g(cache_->lock_for(model.get()));
+  stages::KeyframeRequest r;
+  r.prompt = key.prompt.empty() ? shot.prompt : key.prompt;
+  r.negative_prompt = key.negative_prompt.empty() ? shot.negative_prompt : key.negative_prompt;
+  r.width = kw;
+  r.height = kh;
+  r.steps = shot.sampler.steps;
+  r.guidance = shot.sampler.guidance;
+  r.sampler = shot.sampler.name;
+  r.sigma_schedule = shot.sampler.sigma_schedule;
+  r.clip_skip = shot.sampler.clip_skip;
+  r.seed = derive_seed(shot.seed, SeedStream::KeyframeLatents, static_cast<uint64_t>(seg.keyframe));
+  const auto rgb = from.contiguous();
+  std::vector<uint8_t> pixels(rgb.data_ptr<uint8_t>(), rgb.data_ptr<uint8_t>() + rgb.numel());
+  r.init_image = stages::image_to_tensor(pixels, static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)), kw, kh);
+  r.strength = shot.motion.continuity;
+  stages::KeyframeCallbacks cb;
+  cb.check_cancel = [&] { ctx.throw_if_cancelled(); };
+  auto res = stages::generate_keyframe(*model, r, cb);
+  // The keyframe shown is this one: its PNG replaces the text-to-image one.
+  write_keyframe_png(shot, seg.keyframe, to_frame(res.image[0]));
+  return res.image;  // [1, 3, h, w] in [0, 1]
 }
 
 FrameBatch DiffusionRenderer::decode(const ShotLatents& latents, int batch, StageContext& ctx) {
   const auto& shot = ctx.shot();
   const auto& plan = ctx.plan();
+  if (has_video_model(shot)) return decode_segments(latents, batch, ctx);
   const auto& images = latents.keyframes.extra.at("images");  // [K, 3, H, W]
   const int64_t k_count = images.size(0);
   const int64_t transition = std::max(0, shot.motion.transition_frames);
@@ -182,6 +382,29 @@ FrameBatch DiffusionRenderer::decode(const ShotLatents& latents, int batch, Stag
       }
     }
     out.frames.push_back(to_frame(img));
+  }
+  ctx.progress(1, 1);
+  return out;
+}
+
+// Frames [batch · batch_frames, …) blended from the segments' decoded frames per the plan.
+FrameBatch DiffusionRenderer::decode_segments(const ShotLatents& latents, int batch, StageContext& ctx) {
+  const auto& plan = ctx.plan();
+  const auto segs = stages::plan_segments(stages::segment_options(ctx.shot()));
+  FrameBatch out;
+  out.batch = batch;
+  out.batches = plan.batches();
+  out.first_frame = int64_t{batch} * plan.batch_frames;
+  const int64_t count = std::min<int64_t>(plan.frames - out.first_frame, plan.batch_frames);
+  auto x = stages::assemble_range(segs, out.first_frame, count, [&](int s, int64_t local, int64_t n) {
+    const auto& frames = latents.segments.at(static_cast<size_t>(s)).extra.at("frames");  // uint8 [F, H, W, 3]
+    return frames.narrow(0, local, n).to(torch::kFloat);                                   // [n, H, W, 3], 0–255
+  });
+  auto u8 = x.round().clamp(0, 255).to(torch::kByte).contiguous();
+  for (int64_t i = 0; i < count; ++i) {
+    stages::Frame f(static_cast<int>(u8.size(2)), static_cast<int>(u8.size(1)));
+    std::memcpy(f.rgb.data(), u8[i].data_ptr(), f.rgb.size());
+    out.frames.push_back(std::move(f));
   }
   ctx.progress(1, 1);
   return out;

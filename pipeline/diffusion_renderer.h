@@ -2,18 +2,29 @@
 // or a single-file .safetensors checkpoint): keyframes come from stages/keyframe (txt2img, or img2img
 // when the keyframe has an image).
 //
-// Temporal stage: with `temporal: builtin` (the default until clipgen's own video model exists) the
-// shot is made of its keyframes held on screen, cross-faded over `motion.transition_frames` at each
-// keyframe change — honest stills, no invented motion. A Stable Video Diffusion temporal model is
-// not wired into this renderer yet (plan() refuses it with a clear error).
+// Temporal stage, two modes:
+//  - `temporal: builtin` (no video model): the shot is made of its keyframes held on screen, cross-faded
+//    over `motion.transition_frames` at each keyframe change — honest stills, no invented motion;
+//  - a Stable Video Diffusion folder (SVD, SVD-XT): the shot is planned into segments
+//    (stages/segments.h, docs/temporal.md), each one stages::generate_segment run conditioned on its
+//    keyframe or on the previous segment's frame where it starts, blended at overlaps and transitions.
+//
+// Rasters: the generation raster (what decode produces) is the video model's (SVD keeps its native
+// pixel area, 1024×576 in 16:9 or 576×1024 for a vertical short) or, for builtin, the keyframe model's;
+// keyframes are generated at the keyframe model's own raster (`keyframe_raster`) and resized to the
+// segment raster by the temporal stage. `size:` in the shot sets both.
 //
 // Stage mapping (pipeline/renderer.h):
-//   encode_text: loads (or reuses) the model on the stage's device; conditioning is computed inside the
+//   encode_text: loads (or reuses) the models on the stage's device; conditioning is computed inside the
 //                keyframe stage (diffusers' encode_prompt), so Conditioning carries no tensors
 //   keyframes:   one generate_keyframe() per keyframe, seed derive_seed(shot.seed, KeyframeLatents, k);
 //                latents [K,4,h,w]; extra "images" [K,3,H,W] in [0,1]; keyframe PNGs beside the output
-//   temporal:    (builtin) nothing to generate: one segment covering the shot
-//   decode:      frames composed from the keyframe images
+//   temporal:    builtin: one empty segment covering the shot. SVD: segment s of the plan, seed
+//                segment_seed(shot.seed, s); latents [F,4,h,w] and extra "frames" uint8 [F,H,W,3] — the
+//                segment is decoded here (decode_chunk frames per VAE call) because the next chained
+//                segment is conditioned on one of its decoded frames
+//   decode:      builtin: frames composed from the keyframe images; SVD: segment frames blended per the
+//                plan (stages::assemble_range)
 // Models stay resident per device and path (ModelCache) and are reused across shots.
 #pragma once
 #include <map>
@@ -22,20 +33,26 @@
 
 #include "pipeline/renderer.h"
 #include "stages/keyframe.h"
+#include "stages/segments.h"
+#include "stages/temporal.h"
 
 namespace clipgen::pipeline {
 
-// Loaded models, one per (model path, device), shared by every shot that names them.
+// Loaded models, one per (model reference, device), shared by every shot that names them. The key is the
+// canonical path plus, for single files, the original_config and settings (ModelRef::to_json()), so the
+// same file named with other settings is another model.
 class ModelCache {
 public:
-  std::shared_ptr<stages::SDModel> sd(const std::filesystem::path& path, const c10::Device& device);
+  std::shared_ptr<stages::SDModel> sd(const configs::ModelRef& model, const c10::Device& device);
+  std::shared_ptr<stages::SVDModel> svd(const std::filesystem::path& path, const c10::Device& device);
   // A model call must hold the model's lock (modules keep no per-call state, but LibTorch modules
   // are not documented as thread-safe).
-  std::mutex& lock_for(const stages::SDModel* m);
+  std::mutex& lock_for(const void* model);
 
 private:
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<stages::SDModel>> sd_;
+  std::map<std::string, std::shared_ptr<stages::SVDModel>> svd_;
   std::map<const void*, std::unique_ptr<std::mutex>> locks_;
 };
 
@@ -43,6 +60,13 @@ private:
 // SD 1.x/2.x keep the short side at `native` (512×896 for a vertical short); SDXL-class models
 // (native ≥ 1024) keep the pixel area (768×1344). Sides are multiples of 64 (8 for tiny models).
 std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, int64_t native);
+// The segment raster of an image-to-video model of native size `native` (SVD: UNet sample_size × VAE
+// factor = 768): the pixel area native² in the preset's aspect (1024×576 for 16:9, 576×1024 for 9:16),
+// sides rounded down to multiples of `multiple` (what the UNet needs: VAE factor × 2^(UNet levels − 1)).
+std::pair<int, int> video_generation_raster(const configs::Preset& preset, int64_t native, int multiple = 64);
+// The raster keyframes are generated at: `size:` when the shot sets it, else the keyframe model's
+// native size in the preset's aspect (reads model configs only).
+std::pair<int, int> keyframe_raster(const configs::Shot& shot);
 
 class DiffusionRenderer final : public ShotRenderer {
 public:
@@ -56,6 +80,14 @@ public:
   FrameBatch decode(const ShotLatents& latents, int batch, StageContext& ctx) override;
 
 private:
+  // The shot's keyframe model on the stage's device (loaded once per path and device).
+  std::shared_ptr<stages::SDModel> keyframe_model(const configs::Shot& shot, const StageContext& ctx) const;
+  // Keyframe seg.keyframe remade by img2img (strength motion.continuity) from `previous`'s frame
+  // seg.continuity_frame: [1, 3, h, w] in [0, 1] at the keyframe raster; also rewrites its PNG.
+  at::Tensor continuity_keyframe(const KeyframeLatents& kf, const stages::PlannedSegment& seg,
+                                 const SegmentLatents& previous, StageContext& ctx);
+  FrameBatch decode_segments(const ShotLatents& latents, int batch, StageContext& ctx);
+
   std::shared_ptr<ModelCache> cache_;
 };
 
