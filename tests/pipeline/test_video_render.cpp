@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -25,6 +26,7 @@
 #include "pipeline/diffusion_renderer.h"
 #include "pipeline/render.h"
 #include "stages/image_io.h"
+#include "stages/keyframe.h"
 #include "stages/segments.h"
 #include "stages/temporal.h"
 #include "tests/test_util.h"
@@ -47,7 +49,7 @@ std::string models(const char* name) { return (test::data_dir() / "models" / nam
 
 // 40 output frames at 14 fps = 20 generation frames at 7 fps; keyframe 1 at output frame 20 = generation
 // frame 10. Segments of 6 frames, overlap 1, transition 2 (6 ≥ 1 + 2 + max(1, 2)).
-fs::path write_shot(const fs::path& dir) {
+fs::path write_shot(const fs::path& dir, const std::string& continuity = "0") {
   auto f = dir / "shot.yaml";
   std::ofstream(f) << R"(version: 1
 id: tiny-video
@@ -61,7 +63,7 @@ keyframes:
   - at: f20
     prompt: "a photo of a dog"
 sampler: {name: euler, steps: 2, guidance: 7.5}
-motion: {num_frames: 6, overlap: 1, transition_frames: 2, steps: 2, decode_chunk: 4, generation_fps: 7}
+motion: {num_frames: 6, overlap: 1, transition_frames: 2, steps: 2, decode_chunk: 4, generation_fps: 7, continuity: )" + continuity + R"(}
 post: {retime: dup}
 models: {keyframe: )" + models("tiny-sd15") + R"(, temporal: )" + models("tiny-svd") + R"(}
 )";
@@ -206,6 +208,52 @@ TEST(VideoRender, TwoKeyframesSeveralSegments) {
   EXPECT_EQ(v["width"], 1080);
   EXPECT_EQ(v["r_frame_rate"], "14/1");
   EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), 40.0 / 14, 0.05);
+}
+
+// motion.continuity: keyframe 1 is remade by img2img from the frame the previous section shows at its
+// position (generation frame 10 = segment 2's local frame 1), and segment 3 starts from that image.
+TEST(VideoRender, ContinuityRemakesTheNextKeyframeFromThePreviousSection) {
+  auto dir = test::scratch_dir("video_render_continuity");
+  auto list = configs::load_shots({write_shot(dir, "0.6")}, {.out_root = dir / "renders"});
+  const auto& shot = list.shots[0];
+  auto recorder = std::make_shared<Recorder>(
+      std::make_shared<pipeline::DiffusionRenderer>(std::make_shared<pipeline::ModelCache>()));
+  pipeline::RenderOptions opt;
+  opt.out_root = dir / "renders";
+  opt.renderer_for = [&](const configs::Shot&) { return recorder; };
+  pipeline::RunReport report;
+  pipeline::render_shots(list, opt, report);
+  ASSERT_EQ(recorder->frames.size(), 5u);
+
+  c10::InferenceMode guard;
+  auto sd = stages::load_sd_pipeline(models("tiny-sd15"));
+  const auto from = recorder->frames[2][1].contiguous();  // uint8 [64, 64, 3]
+  std::vector<uint8_t> rgb(from.data_ptr<uint8_t>(), from.data_ptr<uint8_t>() + from.numel());
+  stages::KeyframeRequest r;
+  r.prompt = "a photo of a dog";
+  r.width = r.height = 128;
+  r.steps = 2;
+  r.init_image = stages::image_to_tensor(rgb, 64, 64, 128, 128);
+  r.strength = 0.6;
+  r.seed = derive_seed(4242, SeedStream::KeyframeLatents, 1);
+  auto remade = stages::generate_keyframe(sd, r);
+  auto want = remade.image[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0}).contiguous();
+  auto png = stages::read_image(shot.output.parent_path() / (shot.output.stem().string() + ".keyframe1.png"));
+  ASSERT_EQ(png.width, 128);
+  EXPECT_EQ(0, std::memcmp(want.data_ptr(), png.rgb.data(), png.rgb.size()));
+  // The text-to-image keyframe (what the keyframe stage made) is not what segment 3 started from.
+  EXPECT_FALSE(torch::equal(want, recorder->keyframe_images[1].mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0})));
+
+  auto svd = stages::load_svd_pipeline(models("tiny-svd"));
+  stages::SegmentRequest q;
+  q.image = want;
+  q.width = q.height = 64;
+  q.num_frames = 6;
+  q.steps = 2;
+  q.decode_chunk = 4;
+  q.seed = derive_seed(4242, SeedStream::SegmentLatents, 3);
+  auto seg3 = stages::generate_segment(svd, q).frames[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({0, 2, 3, 1});
+  EXPECT_TRUE(torch::equal(seg3.contiguous(), recorder->frames[3]));
 }
 
 TEST(VideoRender, CliRendersTheShot) {
