@@ -156,6 +156,221 @@ at::Tensor AutoencoderKLImpl::tiled_decode(const at::Tensor& latents, const Tile
   return torch::cat(out_rows, 2);
 }
 
+namespace {
+// ---- exact tiled decode ----
+
+// One GroupNorm of the decoder after its mid-block, with the layers that follow it up to the next one:
+// norm1 → act → conv1; norm2 → act → conv2, + shortcut, (upsampler); conv_norm_out → SiLU → conv_out.
+struct NormSite {
+  enum Kind { kNorm1, kNorm2, kOut } kind;
+  blocks::ResnetBlock2DImpl* resnet = nullptr;  // kNorm1 / kNorm2
+  blocks::Upsample2DImpl* upsample = nullptr;   // kNorm2 of a block's last resnet: the block's upsampler
+  torch::nn::GroupNormImpl* norm = nullptr;
+  int64_t margin = 0;  // pixels (at this site's resolution) its input needs around a core for exact cores
+};
+
+int64_t radius(const blocks::Conv2d& c) {
+  if (!c) return 0;
+  const auto& o = c->options();
+  TORCH_CHECK(o.stride == 1 && o.padding == o.kernel_size / 2, "decode_tiled_exact: unexpected decoder conv");
+  return o.kernel_size / 2;
+}
+
+std::vector<NormSite> decoder_sites(DecoderImpl& d) {
+  std::vector<NormSite> sites;
+  for (const auto& m : *d.up_blocks) {
+    auto* blk = m->as<blocks::UpDecoderBlock2DImpl>();
+    TORCH_CHECK(blk != nullptr, "decode_tiled_exact: decoder up block is not an UpDecoderBlock2D");
+    blocks::Upsample2DImpl* up = nullptr;
+    if (blk->upsamplers && !blk->upsamplers->is_empty()) up = (*blk->upsamplers)[0]->as<blocks::Upsample2DImpl>();
+    const size_t n = blk->resnets->size();
+    for (size_t i = 0; i < n; ++i) {
+      auto* r = (*blk->resnets)[i]->as<blocks::ResnetBlock2DImpl>();
+      TORCH_CHECK(r != nullptr && !r->time_emb_proj, "decode_tiled_exact: unexpected decoder resnet");
+      sites.push_back({NormSite::kNorm1, r, nullptr, r->norm1.get()});
+      sites.push_back({NormSite::kNorm2, r, i + 1 == n ? up : nullptr, r->norm2.get()});
+    }
+  }
+  sites.push_back({NormSite::kOut, nullptr, nullptr, d.conv_norm_out.get()});
+  // Backwards from the output (which needs no context): a k×k conv adds k/2 pixels; nearest ×2
+  // upsampling halves them, rounding up (cores start on even pixels).
+  int64_t m = 0;
+  for (auto it = sites.rbegin(); it != sites.rend(); ++it) {
+    if (it->kind == NormSite::kOut) {
+      m = radius(d.conv_out);
+    } else if (it->kind == NormSite::kNorm2) {
+      if (it->upsample) m = (m + radius(it->upsample->conv) + 1) / 2;
+      m += std::max(radius(it->resnet->conv2), radius(it->resnet->conv_shortcut));
+    } else {
+      m += radius(it->resnet->conv1);
+    }
+    it->margin = m;
+  }
+  return sites;
+}
+
+// A tile of one batch row: its core [r0, r1) × [c0, c1) in latents, and its activations at the current
+// resolution (`scale` pixels per latent), cropped to the core plus a margin; (oy, ox) is where their
+// [0, 0] lies in the whole raster at that resolution.
+struct Tile {
+  int64_t r0, r1, c0, c1;
+  at::Tensor x, h;  // x: the block stream; h: a resnet's inner activation between norm1 and norm2
+  int64_t scale = 1, oy = 0, ox = 0;
+  at::Tensor core(const at::Tensor& a) const {
+    return a.slice(2, r0 * scale - oy, r1 * scale - oy).slice(3, c0 * scale - ox, c1 * scale - ox);
+  }
+};
+
+// Crops to core ± margin, within the raster (latent size lh × lw) and within what the tile holds.
+void crop(Tile& t, int64_t margin, int64_t lh, int64_t lw) {
+  const int64_t s = t.scale;
+  const int64_t y0 = std::max({int64_t{0}, t.r0 * s - margin, t.oy});
+  const int64_t y1 = std::min({lh * s, t.r1 * s + margin, t.oy + t.x.size(2)});
+  const int64_t x0 = std::max({int64_t{0}, t.c0 * s - margin, t.ox});
+  const int64_t x1 = std::min({lw * s, t.c1 * s + margin, t.ox + t.x.size(3)});
+  for (at::Tensor* a : {&t.x, &t.h})
+    if (a->defined()) *a = a->slice(2, y0 - t.oy, y1 - t.oy).slice(3, x0 - t.ox, x1 - t.ox);
+  t.oy = y0;
+  t.ox = x0;
+}
+
+struct GroupStats {
+  at::Tensor mean, rstd;  // [1, G], activations' dtype
+};
+
+// Whole-image GroupNorm statistics as the sum over disjoint cores, accumulated in double.
+struct StatsAccumulator {
+  at::Tensor sum, sumsq;
+  double n = 0;
+  void add(const at::Tensor& core, int64_t groups) {
+    auto c = core.to(at::kDouble).reshape({core.size(0), groups, -1});
+    auto s = c.sum(-1), ss = (c * c).sum(-1);
+    sum = sum.defined() ? sum + s : s;
+    sumsq = sumsq.defined() ? sumsq + ss : ss;
+    n += static_cast<double>(c.size(2));
+  }
+  GroupStats finish(double eps, at::ScalarType dtype) const {
+    auto mean = sum / n;
+    auto var = (sumsq / n - mean * mean).clamp_min(0.0);
+    return {mean.to(dtype), (var + eps).rsqrt().to(dtype)};
+  }
+};
+
+// GroupNorm with given statistics; st == nullptr → the tile's own statistics (plain GroupNorm).
+at::Tensor group_norm_with(const at::Tensor& x, torch::nn::GroupNormImpl& gn, const GroupStats* st) {
+  if (st == nullptr) return gn.forward(x);
+  const int64_t g = gn.options.num_groups();
+  auto y = (x.reshape({x.size(0), g, -1}) - st->mean.unsqueeze(-1)) * st->rstd.unsqueeze(-1);
+  y = y.view(x.sizes());
+  if (gn.options.affine()) y = y * gn.weight.view({1, -1, 1, 1}) + gn.bias.view({1, -1, 1, 1});
+  return y;
+}
+
+at::Tensor& site_input(Tile& t, const NormSite& s) { return s.kind == NormSite::kNorm2 ? t.h : t.x; }
+
+// Applies site s (its GroupNorm and the layers up to the next GroupNorm) to the tile.
+void advance(Tile& t, const NormSite& s, const GroupStats* st, DecoderImpl& d) {
+  if (s.kind == NormSite::kOut) {
+    t.x = d.conv_out(at::silu(group_norm_with(t.x, *s.norm, st)));
+    return;
+  }
+  auto& r = *s.resnet;
+  const auto& act = r.options().non_linearity;
+  if (s.kind == NormSite::kNorm1) {
+    t.h = r.conv1(blocks::activation(act, group_norm_with(t.x, *s.norm, st)));
+    return;
+  }
+  auto h = r.conv2(blocks::activation(act, group_norm_with(t.h, *s.norm, st)));
+  t.h = at::Tensor();
+  auto out = (r.conv_shortcut ? r.conv_shortcut(t.x) : t.x) + h;
+  if (r.options().output_scale_factor != 1.0) out = out / r.options().output_scale_factor;
+  if (s.upsample) {
+    out = s.upsample->forward(out);
+    t.scale *= 2;
+    t.oy *= 2;
+    t.ox *= 2;
+  }
+  t.x = out;
+}
+}  // namespace
+
+int64_t AutoencoderKLImpl::decoder_halo_latents() const {
+  // decoder_sites only reads the modules' options.
+  return decoder_sites(const_cast<DecoderImpl&>(*decoder)).front().margin;
+}
+
+at::Tensor AutoencoderKLImpl::decode_tiled_exact(const at::Tensor& latents, const ExactTiledDecodeOptions& opt) {
+  TORCH_CHECK(latents.dim() == 4, "decode_tiled_exact: latents must be [B, C, h, w], got ", latents.sizes());
+  TORCH_CHECK(opt.tile_latent_size > 0, "decode_tiled_exact: tile_latent_size must be positive");
+  torch::NoGradGuard no_grad;
+  const auto sites = decoder_sites(*decoder);
+  const size_t n_sites = sites.size();
+  const int64_t halo = opt.halo_latents >= 0 ? opt.halo_latents : sites.front().margin;
+  const int64_t lh = latents.size(2), lw = latents.size(3), f = downscale_factor(), ts = opt.tile_latent_size;
+  auto margin_after = [&](size_t k) { return k + 1 < n_sites ? sites[k + 1].margin : int64_t{0}; };
+  auto stats_of = [&](const std::vector<GroupStats>& st, size_t k) {
+    return opt.global_group_norm ? &st[k] : nullptr;
+  };
+  at::Tensor out;
+  for (int64_t b = 0; b < latents.size(0); ++b) {
+    auto z = latents.slice(0, b, b + 1);
+    if (post_quant_conv) z = post_quant_conv(z);
+    const auto mid = decoder->mid_block(decoder->conv_in(z));  // whole latent: exact attention and norms
+    std::vector<Tile> tiles;
+    for (int64_t r0 = 0; r0 < lh; r0 += ts)
+      for (int64_t c0 = 0; c0 < lw; c0 += ts) {
+        Tile t{r0, std::min(r0 + ts, lh), c0, std::min(c0 + ts, lw)};
+        t.x = mid;
+        crop(t, halo, lh, lw);
+        tiles.push_back(std::move(t));
+      }
+    std::vector<GroupStats> stats(n_sites);
+    auto finish = [&](StatsAccumulator& acc, size_t k) {
+      stats[k] = acc.finish(sites[k].norm->options.eps(), mid.scalar_type());
+    };
+    auto store = [&](const Tile& t) {
+      TORCH_CHECK(t.scale == f, "decode_tiled_exact: decoder upsamples ×", t.scale, ", expected ×", f);
+      if (!out.defined()) out = at::empty({latents.size(0), t.x.size(1), lh * f, lw * f}, t.x.options());
+      out.slice(0, b, b + 1).slice(2, t.r0 * f, t.r1 * f).slice(3, t.c0 * f, t.c1 * f).copy_(t.core(t.x));
+    };
+    if (!opt.recompute) {
+      // Lock-step: all tiles stop at each GroupNorm until its statistics are known.
+      for (size_t k = 0; k < n_sites; ++k) {
+        if (opt.global_group_norm) {
+          StatsAccumulator acc;
+          for (auto& t : tiles) acc.add(t.core(site_input(t, sites[k])), sites[k].norm->options.num_groups());
+          finish(acc, k);
+        }
+        for (auto& t : tiles) {
+          advance(t, sites[k], stats_of(stats, k), *decoder);
+          crop(t, margin_after(k), lh, lw);
+        }
+      }
+      for (auto& t : tiles) store(t);
+    } else {
+      // Bounded memory: each GroupNorm's statistics come from re-running every tile up to it.
+      auto run = [&](Tile t, size_t upto) {
+        for (size_t j = 0; j < upto; ++j) {
+          advance(t, sites[j], stats_of(stats, j), *decoder);
+          crop(t, margin_after(j), lh, lw);
+        }
+        return t;
+      };
+      if (opt.global_group_norm)
+        for (size_t k = 0; k < n_sites; ++k) {
+          StatsAccumulator acc;
+          for (const auto& t0 : tiles) {
+            auto t = run(t0, k);
+            acc.add(t.core(site_input(t, sites[k])), sites[k].norm->options.num_groups());
+          }
+          finish(acc, k);
+        }
+      for (const auto& t0 : tiles) store(run(t0, n_sites));
+    }
+  }
+  return out;
+}
+
 at::Tensor AutoencoderKLImpl::forward(const at::Tensor& image, bool sample_posterior, at::Generator* gen) {
   auto post = encode(image);
   if (!sample_posterior) return decode(post.mode());

@@ -1,7 +1,8 @@
 // diffusers AutoencoderKL (models/autoencoders/autoencoder_kl.py): the SD / SDXL VAE.
 // encode → DiagonalGaussian posterior (mean, logvar clamped to [-30, 20], std); decode (post_quant_conv +
-// Decoder), optionally tiled for large rasters or sliced per batch row. The model never applies
-// scaling_factor / shift_factor: pipelines do, with scale_latents() / unscale_latents().
+// Decoder), optionally tiled for large rasters (diffusers' approximate tiling, or an exact tiling) or
+// sliced per batch row. The model never applies scaling_factor / shift_factor: pipelines do, with
+// scale_latents() / unscale_latents().
 #pragma once
 #include <filesystem>
 #include <optional>
@@ -46,6 +47,25 @@ struct TiledDecodeOptions {
   double overlap_factor = 0.25;     // diffusers' tile_overlap_factor
 };
 
+// decode_tiled_exact(): tiles that reproduce decode() (see docs/vae-decode.md).
+struct ExactTiledDecodeOptions {
+  int64_t tile_latent_size = 64;    // side of a tile's core in latents (64 → 512 px for SD/SDXL)
+  // Latents of context around each core. −1 → decoder_halo_latents(), the receptive field of everything
+  // after the mid-block (cores then exact). Smaller values are for tests and cut the receptive field.
+  int64_t halo_latents = -1;
+  // true: every GroupNorm after the mid-block normalises with the statistics of the whole image (as
+  // decode() does), gathered over the tile cores. false: each tile uses its own statistics (what
+  // independent tile decodes do; for comparison only, not exact).
+  bool global_group_norm = true;
+  // false: all tiles advance together from one GroupNorm to the next, each one's activations kept
+  // (cropped to core + what later convs still need): one decoder pass, peak memory ≈ the widest
+  // full-raster state (SD: ≈ 1.5 KiB per output pixel, about half of decode()'s). true: only the
+  // mid-block output, the output and the statistics are kept; each GroupNorm's statistics are gathered
+  // by re-running every tile up to it: memory bounded by one tile, compute ≈ 11 passes of the decoder
+  // after its mid-block for SD (25 GroupNorms; estimated from conv multiply-adds).
+  bool recompute = false;
+};
+
 class AutoencoderKLImpl : public torch::nn::Module {
 public:
   explicit AutoencoderKLImpl(const AutoencoderKLConfig& cfg);
@@ -56,8 +76,20 @@ public:
   at::Tensor decode_sliced(const at::Tensor& latents);
   // diffusers' tiled_decode: overlapping latent tiles decoded separately, seams blended linearly over
   // overlap_factor·tile pixels. Not identical to decode(): GroupNorm statistics and mid-block attention
-  // are per tile (see tests/parity/test_autoencoder_kl.cpp for the measured difference).
+  // are per tile (see tests/parity/test_autoencoder_kl.cpp for the measured difference). For delivery use
+  // decode_tiled_exact.
   at::Tensor tiled_decode(const at::Tensor& latents, const TiledDecodeOptions& opt = {});
+  // Tiled decode equal to decode() up to float rounding (no seams, no blending). post_quant_conv,
+  // conv_in and the mid-block (with its attention, memory-bounded) run on the whole latent; the rest of
+  // the decoder runs per tile, each tile's core widened by a halo covering the convolutions' receptive
+  // field, and every GroupNorm uses whole-image statistics (per batch row, as GroupNorm does), summed
+  // over the cores in double. Batch rows (frames) are decoded one at a time. Cores are stitched into
+  // the output. Runs without autograd. See ExactTiledDecodeOptions for the memory / compute choice and
+  // docs/vae-decode.md for the stated tolerance and peak memory.
+  at::Tensor decode_tiled_exact(const at::Tensor& latents, const ExactTiledDecodeOptions& opt = {});
+  // Latent halo decode_tiled_exact needs for exact cores (13 for the SD/SDXL decoder, 9 for a decoder
+  // with two resnets per block), from the decoder's conv kernels and upsamplers.
+  int64_t decoder_halo_latents() const;
   // vae(image, sample_posterior).sample: decode(posterior.mode()) or decode(posterior.sample(gen)).
   at::Tensor forward(const at::Tensor& image, bool sample_posterior = false, at::Generator* gen = nullptr);
 
