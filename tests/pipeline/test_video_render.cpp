@@ -18,8 +18,6 @@
 #include <map>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
-
 #include "configs/shot.h"
 #include "core/error.h"
 #include "models/rng.h"
@@ -35,15 +33,6 @@ using namespace clipgen;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string sh(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  if (p) pclose(p);
-  return out;
-}
 
 std::string models(const char* name) { return (test::data_dir() / "models" / name).string(); }
 
@@ -109,6 +98,32 @@ private:
   std::shared_ptr<pipeline::ShotRenderer> real_;
 };
 
+// Renders `shot_file` with a Recorder around the real diffusion renderer.
+std::shared_ptr<Recorder> render_recorded(const configs::ShotList& list, const fs::path& out_root) {
+  auto recorder = std::make_shared<Recorder>(
+      std::make_shared<pipeline::DiffusionRenderer>(std::make_shared<pipeline::ModelCache>()));
+  pipeline::RenderOptions opt;
+  opt.out_root = out_root;
+  opt.renderer_for = [&](const configs::Shot&) { return recorder; };
+  pipeline::RunReport report;
+  pipeline::render_shots(list, opt, report);
+  return recorder;
+}
+
+// Segment s of the test shot made directly: the image it should be conditioned on, its derived seed,
+// the shot's motion settings; frames as uint8 [F, H, W, 3].
+at::Tensor direct_segment(stages::SVDModel& svd, const at::Tensor& image, int s) {
+  stages::SegmentRequest r;
+  r.image = image;
+  r.width = r.height = 64;
+  r.num_frames = 6;
+  r.steps = 2;
+  r.decode_chunk = 4;
+  r.seed = derive_seed(4242, SeedStream::SegmentLatents, static_cast<uint64_t>(s));
+  auto out = stages::generate_segment(svd, r);
+  return out.frames[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
 at::Tensor hwc(const stages::Frame& f) {
   return torch::from_blob(const_cast<uint8_t*>(f.rgb.data()), {f.height, f.width, 3}, torch::kByte).clone();
 }
@@ -134,18 +149,13 @@ TEST(VideoRender, TwoKeyframesSeveralSegments) {
   ASSERT_EQ(list.shots.size(), 1u);
   const auto& shot = list.shots[0];
 
-  auto recorder = std::make_shared<Recorder>(
-      std::make_shared<pipeline::DiffusionRenderer>(std::make_shared<pipeline::ModelCache>()));
-  pipeline::RenderOptions opt;
-  opt.out_root = dir / "renders";
-  opt.renderer_for = [&](const configs::Shot&) { return recorder; };
-  const auto plan = recorder->plan(shot);
+  const auto plan = pipeline::DiffusionRenderer(std::make_shared<pipeline::ModelCache>()).plan(shot);
   EXPECT_EQ(plan.frames, 20);
   EXPECT_EQ(plan.fps.num, 7);
   EXPECT_EQ(plan.width, 64);  // tiny SVD: native 8 × 8 = 64 px, square preset
   EXPECT_EQ(plan.height, 64);
-  pipeline::RunReport report;
-  pipeline::render_shots(list, opt, report);
+  EXPECT_EQ(plan.segments, 5);
+  auto recorder = render_recorded(list, dir / "renders");
 
   // Segment boundaries by docs/temporal.md, worked out by hand for 20 frames, F 6, o 1, t 2, keyframes 0 and 10:
   //   seg 0 [0, 6) from keyframe 0; seg 1 starts 0 + 6 − 1 = 5 (overlap at 5); seg 1 ends at 11 < 10 + 2, so
@@ -161,17 +171,7 @@ TEST(VideoRender, TwoKeyframesSeveralSegments) {
   {
     c10::InferenceMode guard;
     auto svd = stages::load_svd_pipeline(models("tiny-svd"));
-    auto direct = [&](const at::Tensor& image, int s) {
-      stages::SegmentRequest r;
-      r.image = image;
-      r.width = r.height = 64;
-      r.num_frames = 6;
-      r.steps = 2;
-      r.decode_chunk = 4;
-      r.seed = derive_seed(4242, SeedStream::SegmentLatents, static_cast<uint64_t>(s));
-      auto out = stages::generate_segment(svd, r);
-      return out.frames[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({0, 2, 3, 1}).contiguous();
-    };
+    auto direct = [&](const at::Tensor& image, int s) { return direct_segment(svd, image, s); };
     EXPECT_TRUE(torch::equal(direct(recorder->frames[0][5], 1), recorder->frames[1]));
     auto kf1 = stages::read_image(shot.output.parent_path() / (shot.output.stem().string() + ".keyframe1.png"));
     auto kf1_t = torch::from_blob(kf1.rgb.data(), {kf1.height, kf1.width, 3}, torch::kByte).clone();
@@ -201,8 +201,7 @@ TEST(VideoRender, TwoKeyframesSeveralSegments) {
 
   // The delivered file: 40 frames at 14 fps, 1080×1080.
   ASSERT_TRUE(fs::exists(shot.output));
-  auto probe = nlohmann::json::parse(
-      sh("ffprobe -v error -count_frames -show_streams -show_format -of json '" + shot.output.string() + "'"));
+  auto probe = test::ffprobe(shot.output);
   const auto& v = probe["streams"][0];
   EXPECT_EQ(v["nb_read_frames"], "40");
   EXPECT_EQ(v["width"], 1080);
@@ -216,13 +215,7 @@ TEST(VideoRender, ContinuityRemakesTheNextKeyframeFromThePreviousSection) {
   auto dir = test::scratch_dir("video_render_continuity");
   auto list = configs::load_shots({write_shot(dir, "0.6")}, {.out_root = dir / "renders"});
   const auto& shot = list.shots[0];
-  auto recorder = std::make_shared<Recorder>(
-      std::make_shared<pipeline::DiffusionRenderer>(std::make_shared<pipeline::ModelCache>()));
-  pipeline::RenderOptions opt;
-  opt.out_root = dir / "renders";
-  opt.renderer_for = [&](const configs::Shot&) { return recorder; };
-  pipeline::RunReport report;
-  pipeline::render_shots(list, opt, report);
+  auto recorder = render_recorded(list, dir / "renders");
   ASSERT_EQ(recorder->frames.size(), 5u);
 
   c10::InferenceMode guard;
@@ -245,29 +238,20 @@ TEST(VideoRender, ContinuityRemakesTheNextKeyframeFromThePreviousSection) {
   EXPECT_FALSE(torch::equal(want, recorder->keyframe_images[1].mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0})));
 
   auto svd = stages::load_svd_pipeline(models("tiny-svd"));
-  stages::SegmentRequest q;
-  q.image = want;
-  q.width = q.height = 64;
-  q.num_frames = 6;
-  q.steps = 2;
-  q.decode_chunk = 4;
-  q.seed = derive_seed(4242, SeedStream::SegmentLatents, 3);
-  auto seg3 = stages::generate_segment(svd, q).frames[0].mul(255).round().clamp(0, 255).to(torch::kByte).permute({0, 2, 3, 1});
-  EXPECT_TRUE(torch::equal(seg3.contiguous(), recorder->frames[3]));
+  EXPECT_TRUE(torch::equal(direct_segment(svd, want, 3), recorder->frames[3]));
 }
 
 TEST(VideoRender, CliRendersTheShot) {
   auto dir = test::scratch_dir("video_render_cli");
   auto shot_file = write_shot(dir);
   const fs::path bin = fs::path(CLIPGEN_BINARY_DIR) / "cli" / "clipgen";
-  auto out = sh("NO_COLOR=1 '" + bin.string() + "' run '" + shot_file.string() + "' --out '" + (dir / "renders").string() +
-                "' 2>&1; echo \"exit=$?\"");
-  ASSERT_NE(out.find("exit=0"), std::string::npos) << out;
+  std::string out;
+  ASSERT_NO_THROW(out = test::run_command("NO_COLOR=1 " + test::quote(bin) + " run " + test::quote(shot_file) +
+                                          " --out " + test::quote(dir / "renders") + " 2>&1"));
   auto list = configs::load_shots({shot_file}, {.out_root = dir / "renders"});
   const auto& output = list.shots[0].output;
   ASSERT_TRUE(fs::exists(output)) << out;
-  auto probe = nlohmann::json::parse(
-      sh("ffprobe -v error -count_frames -show_streams -show_format -of json '" + output.string() + "'"));
+  auto probe = test::ffprobe(output);
   EXPECT_EQ(probe["streams"][0]["nb_read_frames"], "40");
   EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), 40.0 / 14, 0.05);
 }

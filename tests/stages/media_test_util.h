@@ -12,30 +12,9 @@
 
 #include "configs/preset.h"
 #include "stages/frame.h"
+#include "tests/test_util.h"
 
 namespace clipgen::test {
-
-// Runs a shell command, returns its stdout; throws when it exits non-zero.
-inline std::string run_command(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("popen failed: " + cmd);
-  std::array<char, 65536> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int rc = ::pclose(p);
-  if (rc != 0) throw std::runtime_error("command failed (" + std::to_string(rc) + "): " + cmd);
-  return out;
-}
-
-inline std::string quote(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
-
-// ffprobe -show_streams -show_format (and -count_frames: streams get nb_read_frames) as JSON.
-inline nlohmann::json ffprobe(const std::filesystem::path& file, bool count_frames = true) {
-  std::string cmd = "ffprobe -v error " + std::string(count_frames ? "-count_frames " : "") +
-                    "-show_streams -show_format -of json " + quote(file);
-  return nlohmann::json::parse(run_command(cmd));
-}
 
 inline const nlohmann::json* stream_of(const nlohmann::json& probe, const std::string& type) {
   for (const auto& s : probe["streams"])
