@@ -37,6 +37,9 @@ foreach(lib avcodec avformat avfilter avutil swscale swresample)
   pkg_check_modules(${LIBU} QUIET IMPORTED_TARGET lib${lib})
   clipgen_require(${LIBU}_FOUND "lib${lib}" "lib${lib}-dev")
 endforeach()
+# fontconfig: the contact sheet looks up DejaVu Sans (fonts-dejavu-core) through it when not at a known path.
+pkg_check_modules(FONTCONFIG QUIET IMPORTED_TARGET fontconfig)
+clipgen_require(FONTCONFIG_FOUND "fontconfig" "libfontconfig-dev")
 add_library(clipgen_libav INTERFACE)
 target_link_libraries(clipgen_libav INTERFACE PkgConfig::AVCODEC PkgConfig::AVFORMAT PkgConfig::AVFILTER
   PkgConfig::AVUTIL PkgConfig::SWSCALE PkgConfig::SWRESAMPLE)

@@ -9,7 +9,7 @@ for a in "$@"; do case "$a" in --deps-only) deps_only=1;; --farm) farm=1;; esac;
 pkgs=(build-essential cmake ninja-build pkg-config git
       libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
       libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
-      ffmpeg libtbb-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
+      ffmpeg fonts-dejavu-core libfontconfig-dev libtbb-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
       nlohmann-json3-dev libcli11-dev libbenchmark-dev)
 [ "$farm" = 1 ] && pkgs+=(slurm-wlm munge)
 
