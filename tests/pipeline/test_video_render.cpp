@@ -75,6 +75,7 @@ public:
   }
   pipeline::SegmentLatents temporal(const pipeline::KeyframeLatents& kf, int s, const pipeline::SegmentLatents* prev,
                                     pipeline::StageContext& c) override {
+    if (s == fail_at) throw Error("simulated failure before segment " + std::to_string(s));
     auto seg = real_->temporal(kf, s, prev, c);
     std::lock_guard g(m);
     ranges[s] = {seg.first_frame, seg.frames};
@@ -88,6 +89,7 @@ public:
     return out;
   }
 
+  int fail_at = -1;  // temporal() throws for this segment (a crash mid-shot)
   std::mutex m;
   at::Tensor keyframe_images;
   std::map<int, std::pair<int64_t, int64_t>> ranges;
@@ -99,9 +101,10 @@ private:
 };
 
 // Renders `shot_file` with a Recorder around the real diffusion renderer.
-std::shared_ptr<Recorder> render_recorded(const configs::ShotList& list, const fs::path& out_root) {
+std::shared_ptr<Recorder> render_recorded(const configs::ShotList& list, const fs::path& out_root, int fail_at = -1) {
   auto recorder = std::make_shared<Recorder>(
       std::make_shared<pipeline::DiffusionRenderer>(std::make_shared<pipeline::ModelCache>()));
+  recorder->fail_at = fail_at;
   pipeline::RenderOptions opt;
   opt.out_root = out_root;
   opt.renderer_for = [&](const configs::Shot&) { return recorder; };
@@ -239,6 +242,29 @@ TEST(VideoRender, ContinuityRemakesTheNextKeyframeFromThePreviousSection) {
 
   auto svd = stages::load_svd_pipeline(models("tiny-svd"));
   EXPECT_TRUE(torch::equal(direct_segment(svd, want, 3), recorder->frames[3]));
+}
+
+// A failure in the middle of the temporal stage loses nothing: the rerun restores the finished
+// segments from their checkpoints (no model call for them) and delivers the same frames as an
+// uninterrupted render.
+TEST(VideoRender, RerunAfterAFailureResumesFromTheFinishedSegments) {
+  auto whole_dir = test::scratch_dir("video_render_whole");
+  auto whole_list = configs::load_shots({write_shot(whole_dir)}, {.out_root = whole_dir / "renders"});
+  auto whole = render_recorded(whole_list, whole_dir / "renders");
+
+  auto dir = test::scratch_dir("video_render_resume");
+  auto list = configs::load_shots({write_shot(dir)}, {.out_root = dir / "renders"});
+  EXPECT_THROW(render_recorded(list, dir / "renders", 3), Error);
+  EXPECT_FALSE(fs::exists(list.shots[0].output));
+  auto again = render_recorded(list, dir / "renders");
+  std::vector<int> generated;
+  for (auto& [s, r] : again->ranges) generated.push_back(s);
+  EXPECT_EQ(generated, (std::vector<int>{3, 4}));  // 0, 1, 2 restored
+  EXPECT_FALSE(again->keyframe_images.defined());   // keyframes restored too
+  ASSERT_EQ(again->decoded.size(), whole->decoded.size());
+  for (auto& [f, frame] : whole->decoded)
+    EXPECT_TRUE(torch::equal(hwc(frame), hwc(again->decoded.at(f)))) << "frame " << f;
+  EXPECT_TRUE(fs::exists(list.shots[0].output));
 }
 
 TEST(VideoRender, CliRendersTheShot) {
