@@ -282,6 +282,39 @@ TEST(VideoRender, CliRendersTheShot) {
   EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), 40.0 / 14, 0.05);
 }
 
+// examples/vertical-svd.yaml plans as its comments say, with the real SD1.5 and SVD-XT configs from the
+// manifests standing in for the model folders (plan() reads configs only, no weights).
+TEST(VideoRender, VerticalExamplePlansAsDocumented) {
+  auto dir = test::scratch_dir("video_render_example");
+  fs::create_directories(dir / "examples");
+  fs::copy_file(fs::path(CLIPGEN_SOURCE_DIR) / "examples" / "vertical-svd.yaml", dir / "examples" / "vertical-svd.yaml");
+  auto stand_in = [&](const char* name, const char* manifest, const std::string& index) {
+    const auto root = dir / "models" / name;
+    fs::create_directories(root);
+    std::ofstream(root / "model_index.json") << index;
+    for (const char* c : {"unet", "vae"}) {
+      fs::create_directories(root / c);
+      fs::copy_file(test::manifest_dir(manifest) / c / "config.json", root / c / "config.json");
+    }
+  };
+  stand_in("stable-diffusion-v1-5", "sd15",
+           R"({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+               "vae": ["diffusers", "AutoencoderKL"]})");
+  stand_in("stable-video-diffusion-img2vid-xt", "svd_xt",
+           R"({"_class_name": "StableVideoDiffusionPipeline", "unet": ["diffusers", "UNetSpatioTemporalConditionModel"],
+               "vae": ["diffusers", "AutoencoderKLTemporalDecoder"]})");
+  auto list = configs::load_shots({dir / "examples" / "vertical-svd.yaml"}, {.out_root = dir / "renders"});
+  const auto& shot = list.shots.at(0);
+  EXPECT_EQ(pipeline::keyframe_raster(shot), std::make_pair(512, 896));
+  const auto plan = pipeline::DiffusionRenderer(std::make_shared<pipeline::ModelCache>()).plan(shot);
+  EXPECT_EQ(plan.width, 576);
+  EXPECT_EQ(plan.height, 1024);
+  EXPECT_EQ(plan.frames, 42);  // 6 s × 7 fps
+  // Keyframe 1 at 3.5 s = generation frame round(24.5) = 25. F 25, o 3, t 6: segment 0 [0, 25) ends before
+  // 25 + 6, so segment 1 is chained at min(22, 25 − 3) = 22; keyframe 1's segment at 25 reaches the end.
+  EXPECT_EQ(plan.segments, 3);
+}
+
 TEST(VideoRender, WrongTemporalModelIsAClearError) {
   auto dir = test::scratch_dir("video_render_wrong");
   auto f = dir / "shot.yaml";
