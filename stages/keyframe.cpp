@@ -237,6 +237,8 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
   int start = 0;
   at::Tensor latents;
   if (r.init_image) {
+    if (!(r.strength >= 0.0 && r.strength <= 1.0))  // diffusers check_inputs
+      throw UnsupportedError("img2img strength must be in [0, 1], got " + std::to_string(r.strength));
     const int n = sched->num_steps();
     const int init_timestep = std::min(static_cast<int>(r.steps * r.strength), n);
     start = std::max(n - init_timestep, 0);
