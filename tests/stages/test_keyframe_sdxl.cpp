@@ -1,0 +1,270 @@
+// stages/keyframe, SDXL path, end to end with a tiny SDXL pipeline put together from the fixtures:
+// unet2d/sdxl + single_file/components/text_encoder_sdxl (CLIPTextModel) and text_encoder_2_sdxl
+// (CLIPTextModelWithProjection) + vae/autoencoder_kl + the CLIP tokenizers (tokenizer_sd1 and the pad-"!"
+// tokenizer_sd2, as SDXL's tokenizer / tokenizer_2) + the SDXL Euler scheduler config.
+//
+// The fixtures do not fit together as they are: the two SDXL text encoders have a 128-token vocabulary
+// (README k: "for weight loading only"), so real token ids (BOS 49406, EOS 49407, ...) index past their
+// embedding tables. The test keeps every fixture weight and appends seeded random rows to each
+// token_embedding (vocab 128 → 49408); all other sizes fit (checked below). No diffusers reference output
+// exists for this pipeline, so everything is checked against direct calls of the model classes, with the
+// conditioning built as diffusers' StableDiffusionXLPipeline (0.27.2) builds it:
+//   prompt_embeds = cat(text_encoder(ids_1).hidden_states[-2], text_encoder_2(ids_2).hidden_states[-2], -1)
+//   pooled        = text_encoder_2(ids_2).text_embeds
+//   add_time_ids  = [orig_h, orig_w, crop_top, crop_left, target_h, target_w] = [H, W, 0, 0, H, W]
+//   negative: zeros (embeds and pooled) when no negative prompt is given and the pipeline's
+//   force_zeros_for_empty_prompt is true (clipgen's empty negative prompt = diffusers' None), else the
+//   same encoding of the negative prompt (always from the penultimate layer, clip-skip or not).
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "models/io/safetensors.h"
+#include "stages/keyframe.h"
+#include "tests/test_util.h"
+
+using namespace clipgen;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json read_json(const fs::path& p) { return json::parse(std::ifstream(p)); }
+
+constexpr int64_t kVocab = 49408;
+
+// Writes a text encoder folder: the fixture's config and weights, vocabulary widened to kVocab.
+void widened_text_encoder(const fs::path& src, const fs::path& dst, uint64_t seed) {
+  fs::create_directories(dst);
+  auto cfg = read_json(src / "config.json");
+  cfg["vocab_size"] = kVocab;
+  std::ofstream(dst / "config.json") << cfg.dump(2);
+  auto t = io::load_safetensors(src / "model.safetensors");
+  const std::string key = "text_model.embeddings.token_embedding.weight";
+  auto emb = t.at(key);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto extra =
+      torch::randn({kVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() + emb.mean().item<double>();
+  t[key] = torch::cat({emb, extra}).contiguous();
+  io::save_safetensors(dst / "model.safetensors", t);
+}
+
+fs::path tiny_sdxl(const std::string& name, bool force_zeros = true) {
+  auto dir = test::scratch_dir(name);
+  auto comp = test::fixture_dir("single_file/components");
+  widened_text_encoder(comp / "text_encoder_sdxl", dir / "text_encoder", 101);
+  widened_text_encoder(comp / "text_encoder_2_sdxl", dir / "text_encoder_2", 102);
+  fs::create_directory_symlink(test::fixture_dir("unet2d/sdxl"), dir / "unet");
+  fs::create_directory_symlink(test::fixture_dir("vae/autoencoder_kl"), dir / "vae");
+  fs::create_directory_symlink(test::fixture_dir("clip_tokenizer/tokenizer_sd1"), dir / "tokenizer");
+  fs::create_directory_symlink(test::fixture_dir("clip_tokenizer/tokenizer_sd2"), dir / "tokenizer_2");
+  fs::create_directories(dir / "scheduler");
+  fs::copy_file(test::fixture_dir("schedulers/euler/scheduler_config.json"),
+                dir / "scheduler" / "scheduler_config.json");
+  json idx = {{"_class_name", "StableDiffusionXLPipeline"},
+              {"_diffusers_version", "0.27.2"},
+              {"force_zeros_for_empty_prompt", force_zeros},
+              {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
+              {"text_encoder", {"transformers", "CLIPTextModel"}},
+              {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
+              {"tokenizer", {"transformers", "CLIPTokenizer"}},
+              {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
+              {"unet", {"diffusers", "UNet2DConditionModel"}},
+              {"vae", {"diffusers", "AutoencoderKL"}}};
+  std::ofstream(dir / "model_index.json") << idx.dump(2);
+  return dir;
+}
+
+// The components, loaded by the model classes directly from the folder.
+struct Direct {
+  CLIPTokenizer tok1, tok2;
+  CLIPTextModel te1;
+  CLIPTextModelWithProjection te2;
+  UNet2DConditionModel unet;
+  AutoencoderKL vae;
+  explicit Direct(const fs::path& dir)
+      : tok1(CLIPTokenizer::from_folder(test::fixture_dir("clip_tokenizer/tokenizer_sd1"))),
+        tok2(CLIPTokenizer::from_folder(test::fixture_dir("clip_tokenizer/tokenizer_sd2"))),
+        te1(load_clip_text_model(dir / "text_encoder")),
+        te2(load_clip_text_model_with_projection(dir / "text_encoder_2")),
+        unet(load_unet_2d_condition(test::fixture_dir("unet2d/sdxl"))),
+        vae(load_autoencoder_kl(test::fixture_dir("vae/autoencoder_kl"))) {}
+
+  // diffusers' encode_prompt for one text; `layer_from_end` 2 = penultimate (hidden_states[-2]).
+  std::pair<at::Tensor, at::Tensor> encode(const std::string& text, int layer_from_end = 2) {
+    CLIPTextForwardOptions o;
+    o.output_hidden_states = true;
+    auto ids1 = torch::tensor(tok1.encode_padded(text, 77).input_ids).unsqueeze(0);
+    auto ids2 = torch::tensor(tok2.encode_padded(text, 77).input_ids).unsqueeze(0);
+    auto r1 = te1->forward(ids1, o);
+    auto r2 = te2->forward(ids2, o);
+    const auto& h1 = r1.hidden_states[r1.hidden_states.size() - static_cast<size_t>(layer_from_end)];
+    const auto& h2 = r2.hidden_states[r2.hidden_states.size() - static_cast<size_t>(layer_from_end)];
+    return {torch::cat({h1, h2}, -1), r2.text_embeds};
+  }
+};
+
+using Trace = std::map<std::string, at::Tensor>;
+
+stages::KeyframeResult run(stages::SDModel& m, const stages::KeyframeRequest& r, Trace& trace) {
+  stages::KeyframeCallbacks cb;
+  cb.trace = [&](const std::string& name, const at::Tensor& v) { trace[name] = v.clone(); };
+  return stages::generate_keyframe(m, r, cb);
+}
+
+stages::KeyframeRequest request() {
+  stages::KeyframeRequest r;
+  r.prompt = "a lighthouse on a rocky coast at dusk";
+  r.negative_prompt = "blurry, low quality";
+  r.width = 64;  // not square: a swapped (w, h) in add_time_ids shows
+  r.height = 48;
+  r.steps = 3;
+  r.guidance = 5.0;
+  r.sampler = "";  // the pipeline's own EulerDiscreteScheduler (leading)
+  r.seed = 2024;
+  return r;
+}
+
+double max_abs(const at::Tensor& t) { return t.abs().max().item<double>(); }
+double tol(const at::Tensor& ref) { return 1e-5 + 1e-5 * max_abs(ref); }
+
+}  // namespace
+
+TEST(KeyframeSDXL, FixturesFitTogether) {
+  auto comp = test::fixture_dir("single_file/components");
+  auto te1 = read_json(comp / "text_encoder_sdxl/config.json");
+  auto te2 = read_json(comp / "text_encoder_2_sdxl/config.json");
+  auto unet = read_json(test::fixture_dir("unet2d/sdxl/config.json"));
+  // Hidden sizes concatenate to the UNet's cross-attention width.
+  EXPECT_EQ(te1["hidden_size"].get<int>() + te2["hidden_size"].get<int>(), unet["cross_attention_dim"].get<int>());
+  // pooled projection + 6 add_time_ids embedded with addition_time_embed_dim each.
+  EXPECT_EQ(unet["addition_embed_type"], "text_time");
+  EXPECT_EQ(te2["projection_dim"].get<int>() + 6 * unet["addition_time_embed_dim"].get<int>(),
+            unet["projection_class_embeddings_input_dim"].get<int>());
+  // ...but not the vocabulary: this is why the test widens the token embeddings.
+  EXPECT_EQ(te1["vocab_size"].get<int>(), 128);
+  EXPECT_EQ(te2["vocab_size"].get<int>(), 128);
+  auto tok = CLIPTokenizer::from_folder(test::fixture_dir("clip_tokenizer/tokenizer_sd1"));
+  auto ids = tok.encode_padded("a photo", 77).input_ids;
+  EXPECT_GE(*std::max_element(ids.begin(), ids.end()), 128);
+}
+
+TEST(KeyframeSDXL, GeneratesAsTheModelClassesDoWrittenOut) {
+  c10::InferenceMode guard;
+  auto dir = tiny_sdxl("keyframe_sdxl");
+  auto m = stages::load_sd_pipeline(dir);
+  ASSERT_EQ(m.family, stages::SDFamily::SDXL);
+  EXPECT_TRUE(m.force_zeros_for_empty_prompt);
+  Direct d(dir);
+  const auto r = request();
+  Trace tr;
+  auto got = run(m, r, tr);
+
+  // Conditioning.
+  auto [pos, pos_pooled] = d.encode(r.prompt);
+  auto [neg, neg_pooled] = d.encode(r.negative_prompt);
+  EXPECT_EQ(pos.sizes(), (std::vector<int64_t>{1, 77, 64}));
+  EXPECT_EQ(pos_pooled.sizes(), (std::vector<int64_t>{1, 16}));
+  ASSERT_TRUE(tr.count("prompt_embeds") && tr.count("negative_prompt_embeds"));
+  EXPECT_LE(max_abs(tr["prompt_embeds"] - pos), tol(pos));
+  EXPECT_LE(max_abs(tr["negative_prompt_embeds"] - neg), tol(neg));
+
+  // The whole loop written out (EulerDiscreteScheduler, leading, epsilon): t_i = (n−1−i)·(1000 // n) + 1,
+  // σ(t) = sqrt((1 − ᾱ_t)/ᾱ_t) from diffusers' float32 ᾱ (scheduler fixture), init_noise_sigma = sqrt(σ_0² + 1).
+  const auto acp =
+      io::load_safetensors(test::fixture_dir("schedulers/euler/steps_4/outputs.safetensors")).at("alphas_cumprod");
+  std::vector<int64_t> ts = {667, 334, 1};  // leading, steps_offset 1: (n−1−i)·(1000 // 3) + 1
+  std::vector<float> sig;
+  for (auto t : ts) {
+    const double a = acp[t].item<float>();
+    sig.push_back(static_cast<float>(std::sqrt((1 - a) / a)));
+  }
+  sig.push_back(0.f);
+  auto context = torch::cat({neg, pos});
+  auto pooled = torch::cat({neg_pooled, pos_pooled});
+  auto time_ids = torch::tensor({48.f, 64.f, 0.f, 0.f, 48.f, 64.f}).view({1, 6}).repeat({2, 1});
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
+  auto x = torch::randn({1, 4, 6, 8}, gen) * std::sqrt(sig[0] * sig[0] + 1.f);  // init_noise_sigma (leading)
+  for (size_t i = 0; i < ts.size(); ++i) {
+    auto in = torch::cat({x, x}) / std::sqrt(sig[i] * sig[i] + 1.f);
+    auto t = torch::tensor(static_cast<float>(ts[i]));
+    auto out = d.unet->forward(in, t, context, pooled, time_ids);
+    const std::string k = std::to_string(i);
+    ASSERT_TRUE(tr.count("unet_output_" + k));
+    EXPECT_EQ(std::llround(tr["unet_timestep_" + k].item<double>()), ts[i]);
+    EXPECT_LE(max_abs(tr["unet_input_" + k] - in), tol(in)) << k;
+    EXPECT_LE(max_abs(tr["unet_output_" + k] - out), tol(out)) << k;
+    if (i == 0) {
+      // The comparison can tell: (w, h) swapped in add_time_ids, or no pooled embedding, changes the output.
+      auto swapped = torch::tensor({64.f, 48.f, 0.f, 0.f, 64.f, 48.f}).view({1, 6}).repeat({2, 1});
+      EXPECT_GT(max_abs(d.unet->forward(in, t, context, pooled, swapped) - out), 100 * tol(out));
+      EXPECT_GT(max_abs(d.unet->forward(in, t, context, torch::zeros_like(pooled), time_ids) - out), 100 * tol(out));
+    }
+    auto parts = out.chunk(2);
+    auto eps = parts[0] + r.guidance * (parts[1] - parts[0]);
+    x = x + eps * (sig[i + 1] - sig[i]);
+  }
+  EXPECT_LE(max_abs(got.latents - x), tol(x));
+  auto image = (d.vae->decode(x / d.vae->scaling_factor()) / 2 + 0.5).clamp(0, 1);
+  EXPECT_EQ(got.image.sizes(), (std::vector<int64_t>{1, 3, 48, 64}));
+  EXPECT_LE(max_abs(got.image - image), 1e-5);
+}
+
+TEST(KeyframeSDXL, EmptyNegativePromptIsZerosWhenForced) {
+  c10::InferenceMode guard;
+  auto r = request();
+  r.negative_prompt = "";
+  r.steps = 1;
+  {
+    auto dir = tiny_sdxl("keyframe_sdxl_zeros", true);
+    auto m = stages::load_sd_pipeline(dir);
+    Direct d(dir);
+    Trace tr;
+    run(m, r, tr);
+    EXPECT_EQ(max_abs(tr["negative_prompt_embeds"]), 0.0);
+    // The UNet's unconditional row got zero embeddings and a zero pooled vector.
+    auto [pos, pos_pooled] = d.encode(r.prompt);
+    auto in = tr["unet_input_0"];
+    auto time_ids = torch::tensor({48.f, 64.f, 0.f, 0.f, 48.f, 64.f}).view({1, 6}).repeat({2, 1});
+    auto out = d.unet->forward(in, tr["unet_timestep_0"].reshape({}), torch::cat({torch::zeros_like(pos), pos}),
+                               torch::cat({torch::zeros_like(pos_pooled), pos_pooled}), time_ids);
+    EXPECT_LE(max_abs(tr["unet_output_0"] - out), tol(out));
+  }
+  {
+    // force_zeros_for_empty_prompt false (model_index.json): the empty prompt is encoded like any other.
+    auto dir = tiny_sdxl("keyframe_sdxl_nozeros", false);
+    auto m = stages::load_sd_pipeline(dir);
+    EXPECT_FALSE(m.force_zeros_for_empty_prompt);
+    Direct d(dir);
+    Trace tr;
+    run(m, r, tr);
+    auto [empty, empty_pooled] = d.encode("");
+    EXPECT_GT(max_abs(empty), 0.1);
+    EXPECT_LE(max_abs(tr["negative_prompt_embeds"] - empty), tol(empty));
+  }
+}
+
+TEST(KeyframeSDXL, ClipSkipMovesThePromptNotTheNegative) {
+  // diffusers SDXL with clip_skip c: prompt from hidden_states[-(c + 2)], negative still from [-2].
+  // clipgen's clip_skip 2 (A1111 convention) = diffusers' clip_skip 1.
+  c10::InferenceMode guard;
+  auto dir = tiny_sdxl("keyframe_sdxl_clip_skip");
+  auto m = stages::load_sd_pipeline(dir);
+  Direct d(dir);
+  auto r = request();
+  r.steps = 1;
+  r.clip_skip = 2;
+  Trace tr;
+  run(m, r, tr);
+  auto [pos3, p3] = d.encode(r.prompt, 3);
+  auto [pos2, p2] = d.encode(r.prompt, 2);
+  auto [neg, np] = d.encode(r.negative_prompt, 2);
+  EXPECT_LE(max_abs(tr["prompt_embeds"] - pos3), tol(pos3));
+  EXPECT_GT(max_abs(tr["prompt_embeds"] - pos2), 1e-3);
+  EXPECT_LE(max_abs(tr["negative_prompt_embeds"] - neg), tol(neg));
+}
