@@ -206,7 +206,16 @@ std::string format_shot(const Shot& s) {
     }
     return std::string("builtin");
   };
-  o << "models:\n  keyframe: " << model(s.keyframe_model) << "\n  temporal: " << model(s.temporal_model) << "\n";
+  // A single file's original_config and settings, when the shot gives them (settings as JSON flow text).
+  auto single_file_extras = [&o](const ModelRef& r) {
+    if (r.original_config.empty() && !r.ignore_original_config && r.settings.empty()) return;
+    const auto j = nlohmann::json::parse(r.to_json());
+    if (j.contains("original_config")) o << "    # original_config: " << j["original_config"].get<std::string>() << "\n";
+    if (j.contains("settings")) o << "    # settings: " << j["settings"].dump() << "\n";
+  };
+  o << "models:\n  keyframe: " << model(s.keyframe_model) << "\n";
+  single_file_extras(s.keyframe_model);
+  o << "  temporal: " << model(s.temporal_model) << "\n";
   if (s.gen_width > 0 && s.gen_height > 0)
     o << "size:\n  width: " << s.gen_width << "\n  height: " << s.gen_height << "\n";
   else

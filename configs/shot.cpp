@@ -26,6 +26,15 @@ const std::vector<std::string> kMotionKeys = {"motion_bucket_id", "fps",        
                                               "min_guidance",     "max_guidance", "generation_fps"};
 const std::vector<std::string> kSamplerKeys = {"name", "steps", "guidance", "sigma_schedule", "clip_skip"};
 const std::vector<std::string> kSamplerNames = {"ddim", "pndm", "euler", "euler_ancestral", "dpmpp_2m", "lcm"};
+const std::vector<std::string> kModelRefKeys = {"path", "original_config", "settings"};
+const std::vector<std::string> kModelSettingsKeys = {"prediction_type", "unet", "vae", "text_encoder", "text_encoder_2"};
+const std::vector<std::string> kUnetSettingKeys = {"heads",    "head_channels",           "norm_groups",
+                                                   "upcast_attention", "addition_time_embed_dim", "sample_size"};
+const std::vector<std::string> kVaeSettingKeys = {"scaling_factor", "norm_groups", "sample_size"};
+const std::vector<std::string> kTextEncoderSettingKeys = {"heads", "activation", "layers"};
+const std::vector<std::string> kTextEncoder2SettingKeys = {"heads", "activation"};
+// What CLIP text encoders accept as hidden_act (models/clip_encoder.cpp).
+const std::vector<std::string> kClipActivations = {"quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu"};
 const std::vector<std::string> kPickleExts = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"};
 constexpr double kMaxFps = 240;
 const char* kDefaultPreset = "hd";
@@ -162,7 +171,7 @@ std::optional<fs::path> read_existing_file(Context& c, const Found& f, const cha
   return p;
 }
 
-ModelRef read_model(Context& c, const Found& f) {
+ModelRef read_model_path(Context& c, const Found& f) {
   ModelRef m;
   auto spec = c.r.text(f.node, f.path, false);
   if (!spec || *spec == "builtin") return m;
@@ -198,6 +207,116 @@ ModelRef read_model(Context& c, const Found& f) {
     m.kind = ModelRef::Kind::SingleFile;
     m.path = p;
   }
+  return m;
+}
+
+// settings: what a single file's shapes cannot tell (ModelSettings; docs/shot-schema.md#models).
+void read_model_settings(Context& c, const YAML::Node& node, const std::string& path, ModelSettings& s) {
+  Reader& r = c.r;
+  if (!r.require_map(node, path, "prediction_type, unet, vae, text_encoder, text_encoder_2")) return;
+  r.check_keys(node, path, kModelSettingsKeys);
+  const YAML::Node& n = node;
+  if (n["prediction_type"])
+    if (auto v = r.choice(n["prediction_type"], join_path(path, "prediction_type"), {"epsilon", "v_prediction", "sample"}))
+      s.prediction_type = *v;
+  // One component's group: a mapping of the given keys.
+  auto group = [&](const char* name, const std::vector<std::string>& keys, const char* what) -> std::optional<YAML::Node> {
+    if (!n[name]) return std::nullopt;
+    const YAML::Node g = n[name];
+    const std::string gp = join_path(path, name);
+    if (!r.require_map(g, gp, what)) return std::nullopt;
+    r.check_keys(g, gp, keys);
+    return g;
+  };
+  auto integer = [&](const YAML::Node& g, const std::string& gp, const char* key, std::optional<int>& dst, int64_t lo,
+                     int64_t hi) {
+    if (g[key])
+      if (auto v = r.integer(g[key], join_path(gp, key), lo, hi)) dst = static_cast<int>(*v);
+  };
+  auto activation = [&](const YAML::Node& g, const std::string& gp, std::optional<std::string>& dst) {
+    if (g["activation"])
+      if (auto v = r.choice(g["activation"], join_path(gp, "activation"), kClipActivations)) dst = *v;
+  };
+  if (auto g = group("unet", kUnetSettingKeys, "heads or head_channels, norm_groups, upcast_attention, ...")) {
+    const YAML::Node& u = *g;
+    const std::string gp = join_path(path, "unet");
+    integer(u, gp, "heads", s.unet_heads, 1, 1024);
+    integer(u, gp, "head_channels", s.unet_head_channels, 1, 4096);
+    if (u["heads"] && u["head_channels"])
+      r.error(u["head_channels"], join_path(gp, "head_channels"),
+              "expected either heads or head_channels, got both (heads at line " +
+                  std::to_string(mark_of(u["heads"]).line + 1) + ")");
+    integer(u, gp, "norm_groups", s.unet_norm_groups, 1, 1024);
+    if (u["upcast_attention"])
+      if (auto v = r.boolean(u["upcast_attention"], join_path(gp, "upcast_attention"))) s.unet_upcast_attention = *v;
+    integer(u, gp, "addition_time_embed_dim", s.unet_addition_time_embed_dim, 1, 65536);
+    integer(u, gp, "sample_size", s.unet_sample_size, 1, Limits::max_dimension / 8);
+  }
+  if (auto g = group("vae", kVaeSettingKeys, "scaling_factor, norm_groups, sample_size")) {
+    const YAML::Node& v = *g;
+    const std::string gp = join_path(path, "vae");
+    if (v["scaling_factor"])
+      if (auto x = r.number(v["scaling_factor"], join_path(gp, "scaling_factor"), 0, 100, true)) s.vae_scaling_factor = *x;
+    integer(v, gp, "norm_groups", s.vae_norm_groups, 1, 1024);
+    integer(v, gp, "sample_size", s.vae_sample_size, 8, Limits::max_dimension);
+  }
+  if (auto g = group("text_encoder", kTextEncoderSettingKeys, "heads, activation, layers")) {
+    const std::string gp = join_path(path, "text_encoder");
+    integer(*g, gp, "heads", s.text_encoder_heads, 1, 1024);
+    activation(*g, gp, s.text_encoder_activation);
+    integer(*g, gp, "layers", s.text_encoder_layers, 1, 1024);
+  }
+  if (auto g = group("text_encoder_2", kTextEncoder2SettingKeys, "heads, activation")) {
+    const std::string gp = join_path(path, "text_encoder_2");
+    integer(*g, gp, "heads", s.text_encoder_2_heads, 1, 1024);
+    activation(*g, gp, s.text_encoder_2_activation);
+  }
+}
+
+// A model reference: a path ('builtin', a diffusers folder, a .safetensors file) or a mapping
+// {path, original_config, settings}; original_config and settings only for a single file named as the
+// keyframe model (`keyframe`).
+ModelRef read_model(Context& c, const Found& f, bool keyframe) {
+  Reader& r = c.r;
+  if (!is_map(f.node)) return read_model_path(c, f);
+  r.check_keys(f.node, f.path, kModelRefKeys);
+  const YAML::Node& n = f.node;
+  ModelRef m;
+  bool path_ok = false;
+  if (!n["path"]) {
+    r.error(f.node, join_path(f.path, "path"), "expected 'builtin', a diffusers folder or a .safetensors file, got nothing");
+  } else {
+    const Found p{n["path"], join_path(f.path, "path"), true};
+    m = read_model_path(c, p);
+    path_ok = m.kind != ModelRef::Kind::Builtin || (is_scalar(p.node) && p.node.Scalar() == "builtin");
+  }
+  // original_config and settings describe a single file; anything else already says all of it.
+  auto single_file_only = [&](const char* key) {
+    const std::string kp = join_path(f.path, key);
+    if (!keyframe) {
+      r.error(n[key], kp,
+              std::string("expected ") + key +
+                  " only with the keyframe model (single-file Stable Diffusion checkpoints), got " + key +
+                  " with the temporal model");
+      return false;
+    }
+    if (!path_ok || m.kind == ModelRef::Kind::SingleFile) return true;  // (a bad path: still check the rest)
+    r.error(n[key], kp,
+            std::string("expected ") + key + " only with a single .safetensors file, got " + key + " with " +
+                (m.kind == ModelRef::Kind::Builtin
+                     ? "the built-in model"
+                     : "a diffusers folder (its config.json files describe the model; edit those instead)"));
+    return false;
+  };
+  if (n["original_config"] && single_file_only("original_config")) {
+    const Found oc{n["original_config"], join_path(f.path, "original_config"), true};
+    if (is_plain_scalar(oc.node) && oc.node.Scalar() == "none")
+      m.ignore_original_config = true;
+    else if (auto p = read_existing_file(c, oc, "LDM/SGM yaml file (or none)"))
+      m.original_config = *p;
+  }
+  if (n["settings"] && single_file_only("settings"))
+    read_model_settings(c, n["settings"], join_path(f.path, "settings"), m.settings);
   return m;
 }
 
@@ -570,8 +689,8 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
   read_sampler(c, L, s.sampler);
   {
     const Layers M = L.sub("models", r, "keyframe, temporal", {"keyframe", "temporal"});
-    if (const Found f = M.get("keyframe")) s.keyframe_model = read_model(c, f);
-    if (const Found f = M.get("temporal")) s.temporal_model = read_model(c, f);
+    if (const Found f = M.get("keyframe")) s.keyframe_model = read_model(c, f, true);
+    if (const Found f = M.get("temporal")) s.temporal_model = read_model(c, f, false);
   }
   read_size(c, L, shot_node, prefix, s);
   read_post(c, L, s.post);

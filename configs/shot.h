@@ -12,11 +12,43 @@
 
 namespace clipgen::configs {
 
-// A model reference: the built-in model, a diffusers folder or a single .safetensors file.
+// What a single-file checkpoint's weights cannot tell (`models.keyframe.settings`, docs/shot-schema.md).
+// An unset field takes the file's LDM/SGM yaml (original_config), then the detected family's published
+// setting. The names follow the YAML keys (settings.unet.heads → unet_heads).
+struct ModelSettings {
+  std::optional<std::string> prediction_type;  // epsilon | v_prediction | sample
+  // UNet: heads (the same count at every level, SD 1.x style) XOR head_channels (SD 2.x / SDXL style).
+  std::optional<int> unet_heads, unet_head_channels, unet_norm_groups, unet_addition_time_embed_dim, unet_sample_size;
+  std::optional<bool> unet_upcast_attention;
+  std::optional<double> vae_scaling_factor;
+  std::optional<int> vae_norm_groups, vae_sample_size;
+  std::optional<int> text_encoder_heads, text_encoder_layers, text_encoder_2_heads;
+  std::optional<std::string> text_encoder_activation, text_encoder_2_activation;
+
+  bool empty() const {
+    return !prediction_type && !unet_heads && !unet_head_channels && !unet_norm_groups &&
+           !unet_addition_time_embed_dim && !unet_sample_size && !unet_upcast_attention && !vae_scaling_factor &&
+           !vae_norm_groups && !vae_sample_size && !text_encoder_heads && !text_encoder_layers &&
+           !text_encoder_2_heads && !text_encoder_activation && !text_encoder_2_activation;
+  }
+};
+
+// A model reference: the built-in model, a diffusers folder or a single .safetensors file. Written either
+// as a path (`keyframe: x.safetensors`) or as a mapping (`keyframe: {path: x.safetensors, original_config:
+// x.yaml, settings: {...}}`); original_config and settings are accepted for single files only.
 struct ModelRef {
   enum class Kind { Builtin, DiffusersFolder, SingleFile } kind = Kind::Builtin;
-  std::string spec = "builtin";   // as written in the shot file (for reports)
+  std::string spec = "builtin";   // the path as written in the shot file (for reports)
   std::filesystem::path path;     // absolute; empty for Builtin
+  // Single files: the LDM/SGM yaml that describes the file (absolute). Empty: `original_config.yaml` or
+  // `<stem>.yaml` beside the file is read when present, unless ignore_original_config (`original_config: none`).
+  std::filesystem::path original_config;
+  bool ignore_original_config = false;
+  ModelSettings settings;         // single files only
+
+  // The resolved reference as compact JSON (kind, spec, path, original_config, settings that are set);
+  // the same object Shot::to_json() writes under "models".
+  std::string to_json() const;
 };
 
 struct Keyframe {

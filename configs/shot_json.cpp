@@ -22,11 +22,45 @@ const char* kind_name(ModelRef::Kind k) {
   return "builtin";
 }
 
+// Only the settings that are set, nested as in the shot file (settings.unet.heads, ...).
+Json settings_json(const ModelSettings& s) {
+  Json j = Json::object();
+  auto put = [&](const char* group, const char* key, const auto& v) {
+    if (!v) return;
+    if (group)
+      j[group][key] = *v;
+    else
+      j[key] = *v;
+  };
+  put(nullptr, "prediction_type", s.prediction_type);
+  put("unet", "heads", s.unet_heads);
+  put("unet", "head_channels", s.unet_head_channels);
+  put("unet", "norm_groups", s.unet_norm_groups);
+  put("unet", "upcast_attention", s.unet_upcast_attention);
+  put("unet", "addition_time_embed_dim", s.unet_addition_time_embed_dim);
+  put("unet", "sample_size", s.unet_sample_size);
+  put("vae", "scaling_factor", s.vae_scaling_factor);
+  put("vae", "norm_groups", s.vae_norm_groups);
+  put("vae", "sample_size", s.vae_sample_size);
+  put("text_encoder", "heads", s.text_encoder_heads);
+  put("text_encoder", "activation", s.text_encoder_activation);
+  put("text_encoder", "layers", s.text_encoder_layers);
+  put("text_encoder_2", "heads", s.text_encoder_2_heads);
+  put("text_encoder_2", "activation", s.text_encoder_2_activation);
+  return j;
+}
+
+// Plain references keep exactly their earlier form (kind, spec, path), so their shot hashes do not change.
 Json model_json(const ModelRef& m) {
   Json j;
   j["kind"] = kind_name(m.kind);
   j["spec"] = m.spec;
   if (!m.path.empty()) j["path"] = m.path.string();
+  if (!m.original_config.empty())
+    j["original_config"] = m.original_config.string();
+  else if (m.ignore_original_config)
+    j["original_config"] = "none";
+  if (!m.settings.empty()) j["settings"] = settings_json(m.settings);
   return j;
 }
 
@@ -65,6 +99,8 @@ Json preset_json(const Preset& p) {
 }
 
 }  // namespace
+
+std::string ModelRef::to_json() const { return model_json(*this).dump(); }
 
 std::string Shot::to_json() const {
   Json j;

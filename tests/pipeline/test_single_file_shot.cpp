@@ -1,0 +1,297 @@
+// A shot naming a single-file checkpoint (tests/data/fixtures/single_file/sd15, the LDM layout that
+// diffusers' own conversion script wrote from the reference fixture folders) renders through the CLI,
+// with its `models.keyframe.settings` taken from the fixture's record of what the shapes cannot tell,
+// and gives byte-identical keyframe latents to the same shot rendered from the equivalent diffusers
+// folder (the reference folders at the file's float16 precision). Bad files named in a shot fail the run
+// with a clear error; the model cache tells the same file with other settings apart.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "configs/shot.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "models/io/safetensors.h"
+#include "pipeline/diffusion_renderer.h"
+#include "tests/test_util.h"
+
+using namespace clipgen;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run_clipgen(const std::string& args) {
+  const fs::path bin = fs::path(CLIPGEN_BINARY_DIR) / "cli" / "clipgen";
+  const std::string cmd = "NO_COLOR=1 '" + bin.string() + "' " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+fs::path fixture() { return test::fixture_dir("single_file/sd15"); }
+fs::path single_file() { return fixture() / "model.safetensors"; }
+json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json")); }
+
+// A small square preset: the tiny model's native 128×128 raster is scaled to 64×64 for encoding.
+fs::path write_preset(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "tiny-square.yaml") << R"(name: tiny-square
+description: test preset 64x64
+raster: {width: 64, height: 64, fps: 12, source: "test"}
+video: {codec: libx264, profile: high, pix_fmt: yuv420p, rate_control: crf, crf: 23, gop: 6, closed_gop: true,
+        b_frames: 2, encoder_preset: ultrafast, color: bt709, range: tv, source: "test"}
+audio: {codec: aac, sample_rate: 48000, channels: 2, bitrate: 128000, source: "test"}
+container: mp4
+faststart: true
+max_duration: {seconds: 0, source: "No limit"}
+safe_zones:
+  action_safe: {top: 0.035, bottom: 0.035, left: 0.035, right: 0.035, source: "test"}
+  title_safe: {top: 0.05, bottom: 0.05, left: 0.05, right: 0.05, source: "test"}
+)";
+  return dir;
+}
+
+// `models.keyframe.settings` for the fixture file, from its "hyperparameters_not_in_shapes" record
+// (the values diffusers' reference folders were built with), plus the UNet sample size of the reference
+// folder's config.json: like diffusers' from_single_file, clipgen gives an SD 1.x file the published 64
+// (512 px) — neither the shapes nor the yaml's LDM image_size set it — while the tiny folder says 16 (128 px),
+// and the sample size sets the generation raster.
+std::string settings_yaml() {
+  const auto meta = fixture_json();
+  const auto h = meta["hyperparameters_not_in_shapes"];
+  const auto& u = h["unet"];
+  const auto unet_config =
+      json::parse(std::ifstream(fixture() / meta["components"]["unet"]["folder"].get<std::string>() / "config.json"));
+  // SD 1.x style: one head count at every attention level and in the mid block.
+  int heads = u["attention_heads_mid_block"].get<int>();
+  for (const auto& [level, n] : u["attention_heads_per_level"].items()) EXPECT_EQ(n.get<int>(), heads) << level;
+  std::ostringstream o;
+  o << "      unet: {heads: " << heads << ", norm_groups: " << u["norm_num_groups"].get<int>()
+    << ", upcast_attention: " << (u["upcast_attention"].get<bool>() ? "true" : "false")
+    << ", sample_size: " << unet_config["sample_size"].get<int>() << "}\n";
+  o << "      vae: {norm_groups: " << h["vae"]["norm_num_groups"].get<int>()
+    << ", scaling_factor: " << h["vae"]["scaling_factor (pipeline setting)"].get<double>() << "}\n";
+  o << "      text_encoder: {heads: " << h["text_encoder"]["num_attention_heads"].get<int>()
+    << ", activation: " << h["text_encoder"]["hidden_act"].get<std::string>() << "}\n";
+  return o.str();
+}
+
+// The diffusers pipeline folder the file was converted from (fixture.json "components": the reference
+// folders' config.json and weights), with every floating tensor rounded to float16 as the file stores it;
+// tokenizer, scheduler and model_index.json from tests/data/models/tiny-sd15 (whose parts are the same
+// reference folders).
+fs::path equivalent_folder(const fs::path& dir) {
+  const auto meta = fixture_json();
+  const fs::path tiny = test::data_dir() / "models" / "tiny-sd15";
+  fs::create_directories(dir);
+  fs::copy_file(tiny / "model_index.json", dir / "model_index.json");
+  fs::create_directory_symlink(fs::canonical(tiny / "scheduler"), dir / "scheduler");
+  fs::create_directory_symlink(fs::canonical(tiny / "tokenizer"), dir / "tokenizer");
+  for (const auto& [comp, c] : meta["components"].items()) {
+    const fs::path src = fixture() / c["folder"].get<std::string>();
+    const std::string weights = c["weights"].get<std::string>();
+    fs::create_directories(dir / comp);
+    fs::copy_file(src / "config.json", dir / comp / "config.json");
+    auto f = io::SafetensorsFile::open(src / weights);
+    io::TensorMap t;
+    for (const auto& info : f->tensors()) {
+      auto v = f->view(info.name);
+      t[info.name] = c10::isFloatingType(v.scalar_type()) ? v.to(torch::kHalf).to(torch::kFloat) : v.clone();
+    }
+    io::save_safetensors(dir / comp / weights, t);
+  }
+  return dir;
+}
+
+std::string shot_yaml(const std::string& model_block) {
+  return R"(version: 1
+id: tiny
+preset: tiny-square
+frames: 2
+seed: 42
+prompt: "a photo of a cat"
+negative_prompt: "blurry"
+sampler: {name: euler, steps: 2, guidance: 7.5}
+models:
+)" + model_block;
+}
+
+// Runs the shot with its output name taken by a folder: keyframes are made and checkpointed, then the
+// encoder cannot rename its file onto the folder, so the run fails (exit 1) and the keyframe stage's
+// checkpoint (which a finished shot prunes) stays for the comparison.
+io::TensorMap keyframe_checkpoint(const fs::path& dir, const std::string& shot, const fs::path& presets) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "shot.yaml") << shot;
+  fs::create_directories(dir / "out" / "tiny.mp4" / "occupied");
+  auto r = run_clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(dir / "out"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("stage encode"), std::string::npos) << r.out;
+  const fs::path file = dir / "out" / ".clipgen" / "tiny" / "keyframes.safetensors";
+  if (!fs::exists(file)) {
+    ADD_FAILURE() << "no keyframe checkpoint " << file << "\n" << r.out;
+    return {};
+  }
+  auto f = io::SafetensorsFile::open(file);
+  io::TensorMap m;
+  for (const auto& info : f->tensors()) m[info.name] = f->view(info.name).clone();
+  return m;
+}
+
+bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
+  auto ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
+}
+
+}  // namespace
+
+TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) {
+  const auto dir = test::scratch_dir("single_file_shot");
+  const auto presets = write_preset(dir / "presets");
+  const std::string file_block =
+      "  keyframe:\n    path: " + single_file().string() + "\n    settings:\n" + settings_yaml();
+  const auto folder = equivalent_folder(dir / "sd15-folder");
+
+  auto a = keyframe_checkpoint(dir / "file", shot_yaml(file_block), presets);
+  auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + folder.string() + "\n"), presets);
+  ASSERT_TRUE(a.count("latents") && b.count("latents"));
+  // The tiny model's native raster (UNet sample_size 16 × 8 = 128) in the square preset: 16×16 latents.
+  // For the file this comes from settings.unet.sample_size (plan() reads the header with the settings);
+  // without it the raster would be the SD 1.x default 512 (64×64 latents).
+  EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
+  EXPECT_GT(a.at("latents").abs().sum().item<double>(), 0);
+  EXPECT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << ": the single file and the diffusers folder differ";
+  }
+
+  // Wrong settings change the result (the comparison can fail): 2 text-encoder heads instead of 4.
+  std::string wrong = file_block;
+  const auto at = wrong.find("text_encoder: {heads: 4");
+  ASSERT_NE(at, std::string::npos) << wrong;
+  wrong.replace(at, std::string("text_encoder: {heads: 4").size(), "text_encoder: {heads: 2");
+  auto c = keyframe_checkpoint(dir / "wrong", shot_yaml(wrong), presets);
+  ASSERT_TRUE(c.count("latents"));
+  EXPECT_FALSE(same_bytes(a.at("latents"), c.at("latents")));
+
+  // The whole shot renders: output with its 2 frames and the keyframe PNG beside it.
+  const auto full = dir / "full";
+  fs::create_directories(full);
+  std::ofstream(full / "shot.yaml") << shot_yaml(file_block);
+  auto r = run_clipgen("run " + q(full / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(full / "out"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(full / "out" / "tiny.keyframe0.png"));
+  const std::string probe_cmd =
+      "ffprobe -v error -count_frames -show_streams -of json " + q(full / "out" / "tiny.mp4");
+  std::string probe;
+  if (FILE* p = popen(probe_cmd.c_str(), "r")) {
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) probe.append(buf.data(), n);
+    pclose(p);
+  }
+  auto j = json::parse(probe);
+  EXPECT_EQ(j["streams"][0]["nb_read_frames"], "2") << probe;
+  EXPECT_EQ(j["streams"][0]["width"], 64) << probe;
+}
+
+TEST(SingleFileShot, WithoutTheSettingsTheTinyFileFailsClearly) {
+  // The family's published CLIP-L setting (12 heads) does not fit the tiny text encoder's width 32: the
+  // settings are what make this file loadable, and their absence is a clear run-time error.
+  const auto dir = test::scratch_dir("single_file_shot_nosettings");
+  const auto presets = write_preset(dir / "presets");
+  std::ofstream(dir / "shot.yaml") << shot_yaml("  keyframe: " + single_file().string() + "\n");
+  auto r = run_clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(dir / "out"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("model.safetensors (text_encoder)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not divisible by num_attention_heads 12"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("shot 'tiny'"), std::string::npos) << r.out;
+}
+
+TEST(SingleFileShot, BadFilesNamedInAShotFailTheRunClearly) {
+  const auto dir = test::scratch_dir("single_file_shot_bad");
+  const auto presets = write_preset(dir / "presets");
+  // A UNet-only file, and a file without its VAE, named as the keyframe model.
+  {
+    auto f = io::SafetensorsFile::open(single_file());
+    io::TensorMap unet_only, no_vae;
+    for (const auto& t : f->tensors()) {
+      if (t.name.rfind("model.diffusion_model.", 0) == 0) unet_only[t.name] = f->view(t.name);
+      if (t.name.rfind("first_stage_model.", 0) != 0) no_vae[t.name] = f->view(t.name);
+    }
+    io::save_safetensors(dir / "unet_only.safetensors", unet_only);
+    io::save_safetensors(dir / "no_vae.safetensors", no_vae);
+  }
+  // A LoRA adapter (an unsupported kind of file) named as the keyframe model.
+  io::save_safetensors(dir / "adapter.safetensors",
+                       {{"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", torch::zeros({4, 32})},
+                        {"lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", torch::zeros({32, 4})}});
+  struct Case {
+    const char* file;
+    std::vector<const char*> says;
+  };
+  // (A UNet-only file has no text encoder to tell SD 1.x by; the tiny UNet's context width 32 is none of
+  // the families', so it is refused as what it looks like.)
+  for (const Case& c :
+       {Case{"unet_only.safetensors", {"unet_only.safetensors", "unsupported checkpoint", "SD-style UNet", "SD 1.x, SD 2.x and SDXL"}},
+        Case{"no_vae.safetensors", {"no_vae.safetensors", "holds no vae", "it holds only: unet, text_encoder"}},
+        Case{"adapter.safetensors", {"adapter.safetensors", "LoRA adapter", "SD 1.x, SD 2.x and SDXL"}}}) {
+    const auto sub = dir / fs::path(c.file).stem();
+    fs::create_directories(sub);
+    std::ofstream(sub / "shot.yaml") << shot_yaml("  keyframe:\n    path: " + (dir / c.file).string() +
+                                                  "\n    settings: {text_encoder: {heads: 4}}\n");
+    // The shot file itself is valid (the file exists and is a .safetensors file)...
+    auto v = run_clipgen("validate " + q(sub / "shot.yaml") + " --preset-dir " + q(presets));
+    EXPECT_EQ(v.code, 0) << v.out;
+    // ...and rendering it fails with what is wrong with the file.
+    auto r = run_clipgen("run " + q(sub / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(sub / "out"));
+    EXPECT_EQ(r.code, 1) << r.out;
+    for (const char* s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+    EXPECT_FALSE(fs::exists(sub / "out" / "tiny.mp4"));
+  }
+}
+
+TEST(SingleFileShot, ModelCacheKeysIncludeTheSettings) {
+  c10::InferenceMode guard;
+  const auto dir = test::scratch_dir("single_file_shot_cache");
+  std::ofstream(dir / "shot.yaml") << shot_yaml("  keyframe:\n    path: " + single_file().string() +
+                                                "\n    settings: {text_encoder: {heads: 4}}\n");
+  std::ofstream(dir / "other.yaml") << shot_yaml("  keyframe:\n    path: " + single_file().string() +
+                                                 "\n    settings: {text_encoder: {heads: 2}}\n");
+  configs::LoadOptions opt;
+  opt.preset_dirs = {write_preset(dir / "presets")};
+  opt.out_root = dir / "out";
+  const auto a = configs::load_shots({dir / "shot.yaml"}, opt).shots.at(0).keyframe_model;
+  const auto b = configs::load_shots({dir / "other.yaml"}, opt).shots.at(0).keyframe_model;
+  pipeline::ModelCache cache;
+  const c10::Device cpu(c10::kCPU);
+  auto ma = cache.sd(a, cpu);
+  EXPECT_EQ(ma.get(), cache.sd(a, cpu).get());  // reused
+  auto mb = cache.sd(b, cpu);
+  EXPECT_NE(ma.get(), mb.get());  // the same file with other settings is another model
+  EXPECT_EQ(ma->text_encoder->config().encoder.num_attention_heads, 4);
+  EXPECT_EQ(mb->text_encoder->config().encoder.num_attention_heads, 2);
+}
