@@ -194,7 +194,7 @@ std::string format_shot(const Shot& s) {
     << "\n  num_frames: " << m.num_frames << "\n  overlap: " << m.overlap
     << "\n  transition_frames: " << m.transition_frames << "\n  continuity: " << format_number(m.continuity)
     << "\n  min_guidance: " << format_number(m.min_guidance) << "\n  max_guidance: " << format_number(m.max_guidance)
-    << "\n  generation_fps: " << m.generation_fps << "\n";
+    << "\n  generation_fps: " << m.generation_fps << "\n  steps: " << m.steps << "\n";
   auto model = [](const ModelRef& r) {
     switch (r.kind) {
       case ModelRef::Kind::Builtin:

@@ -23,7 +23,7 @@ const std::vector<std::string> kShotKeys = {
 const std::vector<std::string> kKeyframeKeys = {"at", "prompt", "negative_prompt", "image", "strength"};
 const std::vector<std::string> kMotionKeys = {"motion_bucket_id", "fps",          "noise_aug_strength", "decode_chunk",
                                               "num_frames",       "overlap",      "transition_frames",  "continuity",
-                                              "min_guidance",     "max_guidance", "generation_fps"};
+                                              "min_guidance",     "max_guidance", "generation_fps",     "steps"};
 const std::vector<std::string> kSamplerKeys = {"name", "steps", "guidance", "sigma_schedule", "clip_skip"};
 const std::vector<std::string> kSamplerNames = {"ddim", "pndm", "euler", "euler_ancestral", "dpmpp_2m", "lcm"};
 const std::vector<std::string> kModelRefKeys = {"path", "original_config", "settings"};
@@ -435,6 +435,19 @@ void read_keyframes(Context& c, const Layers& L, const YAML::Node& shot_node, co
   }
 }
 
+// Whether the shot (or its defaults) names a temporal model other than builtin: the segment rules
+// (docs/temporal.md) only constrain motion settings for a video model.
+bool names_video_model(const Layers& L) {
+  for (const auto& [n, p] : L.items) {
+    const YAML::Node& m = n;
+    if (!is_map(m) || !m["models"] || !is_map(m["models"]) || !m["models"]["temporal"]) continue;
+    const YAML::Node t = m["models"]["temporal"];
+    const YAML::Node v = is_map(t) ? t["path"] : t;
+    return !(v && is_scalar(v) && v.Scalar() == "builtin");
+  }
+  return false;
+}
+
 void read_motion(Context& c, const Layers& L, Motion& m) {
   Reader& r = c.r;
   const Layers M = L.sub("motion", r, "temporal settings: motion_bucket_id, fps, noise_aug_strength, ...", kMotionKeys);
@@ -457,9 +470,22 @@ void read_motion(Context& c, const Layers& L, Motion& m) {
   number("min_guidance", m.min_guidance, 0, 30);
   number("max_guidance", m.max_guidance, 0, 30);
   integer("generation_fps", m.generation_fps, 1, static_cast<int64_t>(kMaxFps));
-  if (m.overlap >= m.num_frames)
+  integer("steps", m.steps, 1, Limits::max_steps);
+  if (m.overlap >= m.num_frames) {
     if (const Found f = M.get("overlap"))
       r.expected(f.node, f.path, "fewer frames than motion.num_frames (" + std::to_string(m.num_frames) + ")");
+  } else if (const int need = m.overlap + m.transition_frames + std::max(m.overlap, m.transition_frames);
+             m.num_frames < need && names_video_model(L)) {
+    // A segment must hold its own blend window and the next one's (docs/temporal.md).
+    const Found f = M.get("num_frames") ? M.get("num_frames")
+                    : M.get("transition_frames") ? M.get("transition_frames")
+                                                 : M.get("overlap");
+    if (f)
+      r.error(f.node, f.path,
+              "expected num_frames >= overlap + transition_frames + max(overlap, transition_frames) = " +
+                  std::to_string(need) + ", got num_frames " + std::to_string(m.num_frames) + ", overlap " +
+                  std::to_string(m.overlap) + ", transition_frames " + std::to_string(m.transition_frames));
+  }
   if (m.min_guidance > m.max_guidance) {
     const Found f = M.get("min_guidance") ? M.get("min_guidance") : M.get("max_guidance");
     if (f)
@@ -626,6 +652,7 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
   s.fps = s.preset.fps;
   if (const Found f = L.get("fps"))
     if (auto v = r.rate(f.node, f.path, kMaxFps)) s.fps = *v;
+  s.preset.fps = s.fps;  // the shot's rate overrides the preset's for delivery (post, encode)
 
   // length: duration XOR frames, from the first layer that sets either
   bool length_ok = false;

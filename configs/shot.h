@@ -81,6 +81,7 @@ struct Motion {
   double continuity = 0.0;         // img2img strength from the previous segment's last frame (0 = off)
   double min_guidance = 1.0, max_guidance = 3.0;
   int generation_fps = 7;          // frames generated per second before retiming to the preset fps
+  int steps = 25;                  // denoising steps per segment (the keyframe sampler has its own)
 };
 
 struct Post {

@@ -140,7 +140,8 @@ std::string Shot::to_json() const {
                      {"continuity", motion.continuity},
                      {"min_guidance", motion.min_guidance},
                      {"max_guidance", motion.max_guidance},
-                     {"generation_fps", motion.generation_fps}};
+                     {"generation_fps", motion.generation_fps},
+                     {"steps", motion.steps}};
   j["post"] = Json{{"fit", post.fit}, {"retime", post.retime}};
   j["models"] = Json{{"keyframe", model_json(keyframe_model)}, {"temporal", model_json(temporal_model)}};
   if (gen_width > 0 && gen_height > 0)
