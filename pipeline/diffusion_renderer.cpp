@@ -12,6 +12,7 @@
 #include "models/io/single_file.h"
 #include "models/rng.h"
 #include "pipeline/graph.h"
+#include "stages/contact_sheet.h"
 #include "stages/image_io.h"
 #include "stages/segments.h"
 
@@ -206,10 +207,54 @@ static at::Tensor to_hwc_u8(const at::Tensor& img) {
   return img.mul(255).round().clamp(0, 255).to(torch::kByte).permute({1, 2, 0}).contiguous();
 }
 
+// Keyframe k's text-to-image request at w×h (prompt and negative prompt fall back to the shot's).
+static stages::KeyframeRequest keyframe_request(const configs::Shot& shot, int k, int64_t w, int64_t h) {
+  const auto& kf = shot.keyframes.at(static_cast<size_t>(k));
+  stages::KeyframeRequest r;
+  r.prompt = kf.prompt.empty() ? shot.prompt : kf.prompt;
+  r.negative_prompt = kf.negative_prompt.empty() ? shot.negative_prompt : kf.negative_prompt;
+  r.width = w;
+  r.height = h;
+  r.steps = shot.sampler.steps;
+  r.guidance = shot.sampler.guidance;
+  r.sampler = shot.sampler.name;
+  r.sigma_schedule = shot.sampler.sigma_schedule;
+  r.clip_skip = shot.sampler.clip_skip;
+  r.seed = derive_seed(shot.seed, SeedStream::KeyframeLatents, static_cast<uint64_t>(k));
+  return r;
+}
+
+static fs::path beside_output(const configs::Shot& shot, const std::string& suffix) {
+  return shot.output.parent_path() / (shot.output.stem().string() + suffix);
+}
+
+static fs::path keyframe_png(const configs::Shot& shot, int k) {
+  return beside_output(shot, ".keyframe" + std::to_string(k) + ".png");
+}
+
 static void write_keyframe_png(const configs::Shot& shot, int k, const stages::Frame& frame) {
-  auto png = shot.output.parent_path() / (shot.output.stem().string() + ".keyframe" + std::to_string(k) + ".png");
+  auto png = keyframe_png(shot, k);
   fs::create_directories(png.parent_path());
   stages::write_png(frame, png);
+}
+
+// <output>.contact.png from the keyframe PNGs beside the output (so it always shows the keyframes as
+// delivered, continuity remakes included). A contact sheet that cannot be drawn (no font) is a warning:
+// it never costs the shot.
+static void write_shot_contact_sheet(const configs::Shot& shot, int count, const StageContext& ctx) {
+  try {
+    std::vector<stages::Frame> images;
+    images.reserve(static_cast<size_t>(count));
+    for (int k = 0; k < count; ++k) images.push_back(stages::read_image(keyframe_png(shot, k)));
+    std::vector<stages::ContactSheetEntry> entries;
+    for (int k = 0; k < count; ++k) {
+      const auto& kf = shot.keyframes.at(static_cast<size_t>(k));
+      entries.push_back({&images[static_cast<size_t>(k)], kf.at_seconds, kf.frame, kf.prompt.empty() ? shot.prompt : kf.prompt});
+    }
+    stages::write_contact_sheet(beside_output(shot, ".contact.png"), shot.id, shot.title, entries);
+  } catch (const Error& e) {
+    ctx.warn(std::string("contact sheet not written: ") + e.what());
+  }
 }
 
 static stages::Frame to_frame(const at::Tensor& img) {  // [3,H,W] in [0,1]
@@ -229,17 +274,7 @@ KeyframeLatents DiffusionRenderer::keyframes(Conditioning cond, StageContext& ct
   std::vector<at::Tensor> latents, images;
   for (int k = 0; k < k_count; ++k) {
     const auto& kf = shot.keyframes.at(static_cast<size_t>(k));
-    stages::KeyframeRequest r;
-    r.prompt = kf.prompt.empty() ? shot.prompt : kf.prompt;
-    r.negative_prompt = kf.negative_prompt.empty() ? shot.negative_prompt : kf.negative_prompt;
-    r.width = kw;
-    r.height = kh;
-    r.steps = shot.sampler.steps;
-    r.guidance = shot.sampler.guidance;
-    r.sampler = shot.sampler.name;
-    r.sigma_schedule = shot.sampler.sigma_schedule;
-    r.clip_skip = shot.sampler.clip_skip;
-    r.seed = derive_seed(shot.seed, SeedStream::KeyframeLatents, static_cast<uint64_t>(k));
+    auto r = keyframe_request(shot, k, kw, kh);
     if (kf.image) {
       auto img = stages::read_image(*kf.image);
       r.init_image = stages::image_to_tensor(img.rgb, img.width, img.height, kw, kh);
@@ -260,6 +295,7 @@ KeyframeLatents DiffusionRenderer::keyframes(Conditioning cond, StageContext& ct
     out.images.push_back(to_frame(out.extra["images"][k]));
     write_keyframe_png(shot, k, out.images.back());
   }
+  write_shot_contact_sheet(shot, k_count, ctx);
   return out;
 }
 
@@ -327,23 +363,12 @@ SegmentLatents DiffusionRenderer::temporal(const KeyframeLatents& kf, int segmen
 at::Tensor DiffusionRenderer::continuity_keyframe(const KeyframeLatents& kf, const stages::PlannedSegment& seg,
                                                   const SegmentLatents& previous, StageContext& ctx) {
   const auto& shot = ctx.shot();
-  const auto& key = shot.keyframes.at(static_cast<size_t>(seg.keyframe));
   const auto& images = kf.extra.at("images");
   const int64_t kh = images.size(2), kw = images.size(3);
   const auto& from = previous.extra.at("frames")[seg.continuity_frame];  // uint8 [H, W, 3]
   auto model = keyframe_model(shot, ctx);
   std::lock_guard<std::mutex> g(cache_->lock_for(model.get()));
-  stages::KeyframeRequest r;
-  r.prompt = key.prompt.empty() ? shot.prompt : key.prompt;
-  r.negative_prompt = key.negative_prompt.empty() ? shot.negative_prompt : key.negative_prompt;
-  r.width = kw;
-  r.height = kh;
-  r.steps = shot.sampler.steps;
-  r.guidance = shot.sampler.guidance;
-  r.sampler = shot.sampler.name;
-  r.sigma_schedule = shot.sampler.sigma_schedule;
-  r.clip_skip = shot.sampler.clip_skip;
-  r.seed = derive_seed(shot.seed, SeedStream::KeyframeLatents, static_cast<uint64_t>(seg.keyframe));
+  auto r = keyframe_request(shot, seg.keyframe, kw, kh);
   const auto rgb = from.contiguous();
   std::vector<uint8_t> pixels(rgb.data_ptr<uint8_t>(), rgb.data_ptr<uint8_t>() + rgb.numel());
   r.init_image = stages::image_to_tensor(pixels, static_cast<int>(rgb.size(1)), static_cast<int>(rgb.size(0)), kw, kh);
@@ -353,6 +378,7 @@ at::Tensor DiffusionRenderer::continuity_keyframe(const KeyframeLatents& kf, con
   auto res = stages::generate_keyframe(*model, r, cb);
   // The keyframe shown is this one: its PNG replaces the text-to-image one.
   write_keyframe_png(shot, seg.keyframe, to_frame(res.image[0]));
+  write_shot_contact_sheet(shot, ctx.plan().keyframes, ctx);
   return res.image;  // [1, 3, h, w] in [0, 1]
 }
 

@@ -23,6 +23,7 @@
 #include "models/rng.h"
 #include "pipeline/diffusion_renderer.h"
 #include "pipeline/render.h"
+#include "stages/contact_sheet.h"
 #include "stages/image_io.h"
 #include "stages/keyframe.h"
 #include "stages/segments.h"
@@ -242,6 +243,15 @@ TEST(VideoRender, ContinuityRemakesTheNextKeyframeFromThePreviousSection) {
 
   auto svd = stages::load_svd_pipeline(models("tiny-svd"));
   EXPECT_TRUE(torch::equal(direct_segment(svd, want, 3), recorder->frames[3]));
+
+  // The contact sheet shows the keyframes as delivered: exactly the sheet drawn from the two PNGs.
+  auto kf0 = stages::read_image(shot.output.parent_path() / (shot.output.stem().string() + ".keyframe0.png"));
+  std::vector<stages::ContactSheetEntry> entries = {{&kf0, 0.0, 0, "a photo of a cat"}, {&png, 20.0 / 14, 20, "a photo of a dog"}};
+  auto sheet = stages::render_contact_sheet("tiny-video", "", entries);
+  auto written = stages::read_image(shot.output.parent_path() / (shot.output.stem().string() + ".contact.png"));
+  ASSERT_EQ(written.width, sheet.width);
+  ASSERT_EQ(written.height, sheet.height);
+  EXPECT_EQ(written.rgb, sheet.rgb);
 }
 
 // A failure in the middle of the temporal stage loses nothing: the rerun restores the finished
