@@ -7,9 +7,12 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "configs/suggest.h"
 #include "configs/yaml_reader.h"
 #include "core/error.h"
+#include "core/fs.h"
 
 namespace clipgen::configs {
 namespace fs = std::filesystem;
@@ -317,6 +320,68 @@ ModelRef read_model(Context& c, const Found& f, bool keyframe) {
   }
   if (n["settings"] && single_file_only("settings"))
     read_model_settings(c, n["settings"], join_path(f.path, "settings"), m.settings);
+  return m;
+}
+
+// models.vae: the VAE that replaces the keyframe model's own (docs/shot-schema.md#models) — a diffusers
+// AutoencoderKL folder, or a .safetensors file (a full LDM/SGM checkpoint, of which only the VAE is used,
+// or a standalone VAE file); `none`: the keyframe model's own VAE. What the file holds is checked when the
+// model is loaded (stages/keyframe_vae.h).
+std::optional<ModelRef> read_vae(Context& c, const Found& f) {
+  const char* what = "a diffusers AutoencoderKL folder, a .safetensors file or none";
+  if (!is_scalar(f.node)) {
+    c.r.expected(f.node, f.path, what);
+    return std::nullopt;
+  }
+  auto spec = c.r.text(f.node, f.path, false);
+  if (!spec) return std::nullopt;
+  if (*spec == "none" && is_plain_scalar(f.node)) return std::nullopt;
+  ModelRef m;
+  m.spec = *spec;
+  const fs::path p = resolve_path(c.dir, *spec);
+  const std::string ext = lower(p.extension().string());
+  if (std::find(kPickleExts.begin(), kPickleExts.end(), ext) != kPickleExts.end()) {
+    c.r.expected(f.node, f.path, what,
+                 " (" + ext +
+                     " files are Python pickles, which can run code when loaded, so clipgen refuses them; "
+                     "convert it once with safetensors.torch.save_file(torch.load(f)[\"state_dict\"], out))");
+    return std::nullopt;
+  }
+  m.kind = ext == ".safetensors" ? ModelRef::Kind::SingleFile : ModelRef::Kind::DiffusersFolder;
+  m.path = p;
+  if (!c.options.check_files) return m;
+  std::error_code ec;
+  if (!fs::exists(p, ec)) {
+    c.r.expected(f.node, f.path, what, " (no such file or folder: " + p.string() + ")");
+    return std::nullopt;
+  }
+  if (fs::is_directory(p, ec)) {
+    m.kind = ModelRef::Kind::DiffusersFolder;
+    if (!fs::exists(p / "config.json", ec)) {
+      c.r.expected(f.node, f.path, what,
+                   fs::exists(p / "model_index.json", ec)
+                       ? " (a diffusers pipeline folder: name its VAE folder, '" + (fs::path(*spec) / "vae").string() + "')"
+                       : " (the folder has no config.json)");
+      return std::nullopt;
+    }
+    std::string cls;
+    try {
+      cls = nlohmann::json::parse(read_file(p / "config.json")).value("_class_name", std::string());
+    } catch (const std::exception&) {
+      cls = "?";
+    }
+    if (cls != "AutoencoderKL") {
+      c.r.expected(f.node, f.path, what,
+                   " (its config.json describes " + (cls.empty() || cls == "?" ? std::string("no model class") : "a " + cls) +
+                       ", not an AutoencoderKL)");
+      return std::nullopt;
+    }
+    return m;
+  }
+  if (ext != ".safetensors") {
+    c.r.expected(f.node, f.path, what, " (not a .safetensors file: " + p.string() + ")");
+    return std::nullopt;
+  }
   return m;
 }
 
@@ -715,9 +780,18 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
   read_motion(c, L, s.motion);
   read_sampler(c, L, s.sampler);
   {
-    const Layers M = L.sub("models", r, "keyframe, temporal", {"keyframe", "temporal"});
+    const Layers M = L.sub("models", r, "keyframe, temporal, vae", {"keyframe", "temporal", "vae"});
     if (const Found f = M.get("keyframe")) s.keyframe_model = read_model(c, f, true);
     if (const Found f = M.get("temporal")) s.temporal_model = read_model(c, f, false);
+    if (const Found f = M.get("vae")) {
+      s.vae_model = read_vae(c, f);
+      const Found k = M.get("keyframe");  // (a keyframe path with an error of its own: not reported twice)
+      const bool builtin = !k || (is_plain_scalar(k.node) && k.node.Scalar() == "builtin");
+      if (s.vae_model && builtin)
+        r.error(f.node, f.path,
+                "expected models.vae only with a Stable Diffusion keyframe model (models.keyframe), got it with the "
+                "built-in keyframe model");
+    }
   }
   read_size(c, L, shot_node, prefix, s);
   read_post(c, L, s.post);

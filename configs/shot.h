@@ -104,6 +104,10 @@ struct Shot {
   Motion motion;
   Post post;
   ModelRef keyframe_model, temporal_model;
+  // models.vae: a VAE replacing the keyframe model's own (a diffusers AutoencoderKL folder, kind
+  // DiffusersFolder, or a .safetensors file, kind SingleFile: a full LDM/SGM checkpoint whose VAE alone is
+  // used, or a standalone VAE file). Unset: the keyframe model's VAE.
+  std::optional<ModelRef> vae_model;
   int gen_width = 0, gen_height = 0;  // generation raster; 0 = model-native size in the preset's aspect
   std::filesystem::path output;       // absolute final output file, inside the output root
   std::optional<std::filesystem::path> audio;

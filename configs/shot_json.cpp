@@ -144,6 +144,7 @@ std::string Shot::to_json() const {
                      {"steps", motion.steps}};
   j["post"] = Json{{"fit", post.fit}, {"retime", post.retime}};
   j["models"] = Json{{"keyframe", model_json(keyframe_model)}, {"temporal", model_json(temporal_model)}};
+  if (vae_model) j["models"]["vae"] = model_json(*vae_model);  // absent when unset: older shots hash as before
   if (gen_width > 0 && gen_height > 0)
     j["size"] = Json{{"width", gen_width}, {"height", gen_height}};
   else

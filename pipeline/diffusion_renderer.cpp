@@ -14,6 +14,7 @@
 #include "pipeline/graph.h"
 #include "stages/contact_sheet.h"
 #include "stages/image_io.h"
+#include "stages/keyframe_vae.h"
 #include "stages/segments.h"
 
 namespace clipgen::pipeline {
@@ -43,15 +44,18 @@ static io::SingleFileOverrides single_file_overrides(const configs::ModelRef& re
   return o;
 }
 
-std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, const c10::Device& device) {
+std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, const c10::Device& device,
+                                                const std::optional<configs::ModelRef>& vae) {
   const fs::path& path = model.path;
   std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
   if (!fs::is_directory(path)) key += "\n" + model.to_json();  // the same file with other settings is another model
+  if (vae) key += "\nvae " + fs::weakly_canonical(vae->path).string();  // another VAE is another model
   std::lock_guard<std::mutex> g(mutex_);
   auto it = sd_.find(key);
   if (it != sd_.end()) return it->second;
   auto m = std::make_shared<stages::SDModel>(fs::is_directory(path) ? stages::load_sd_pipeline(path)
                                                                     : stages::load_sd_single_file(path, single_file_overrides(model)));
+  if (vae) stages::replace_vae(*m, vae->path);
   m->to(device);
   sd_[key] = m;
   locks_[m.get()] = std::make_unique<std::mutex>();
@@ -191,7 +195,7 @@ GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
 
 std::shared_ptr<stages::SDModel> DiffusionRenderer::keyframe_model(const configs::Shot& shot,
                                                                    const StageContext& ctx) const {
-  return cache_->sd(shot.keyframe_model, ctx.device().torch_device());
+  return cache_->sd(shot.keyframe_model, ctx.device().torch_device(), shot.vae_model);
 }
 
 Conditioning DiffusionRenderer::encode_text(ShotJob job, StageContext& ctx) {

@@ -43,7 +43,9 @@ namespace clipgen::pipeline {
 // same file named with other settings is another model.
 class ModelCache {
 public:
-  std::shared_ptr<stages::SDModel> sd(const configs::ModelRef& model, const c10::Device& device);
+  // `vae`: the shot's models.vae, replacing the model's VAE (part of the cache key).
+  std::shared_ptr<stages::SDModel> sd(const configs::ModelRef& model, const c10::Device& device,
+                                      const std::optional<configs::ModelRef>& vae = std::nullopt);
   std::shared_ptr<stages::SVDModel> svd(const std::filesystem::path& path, const c10::Device& device);
   // A model call must hold the model's lock (modules keep no per-call state, but LibTorch modules
   // are not documented as thread-safe).

@@ -139,6 +139,7 @@ struct Builder {
   const KeyShapes& all;
   SingleFilePlan& plan;
   const std::string& file;
+  std::string vae_prefix = kVaePrefix;  // "" for a standalone VAE file (keys without 'first_stage_model.')
 
   [[noreturn]] void fail(const std::string& key, const std::string& msg) const { throw ModelLoadError(file, key, msg); }
 
@@ -398,7 +399,7 @@ std::optional<std::string> vae_res_tail(const std::string& rest) {
 }
 
 VaeArch infer_vae(const Builder& b) {
-  const std::string P = kVaePrefix;
+  const std::string P = b.vae_prefix;
   VaeArch a;
   const auto& ci = b.need(P + "encoder.conv_in.weight", 4);
   a.ch = ci[0];
@@ -424,7 +425,7 @@ VaeArch infer_vae(const Builder& b) {
 }
 
 void map_vae(Builder& b, const VaeArch& a, std::vector<std::string>& ignored) {
-  const std::string P = kVaePrefix;
+  const std::string P = b.vae_prefix;
   const int N = a.levels;
   for (const auto& k : keys_under(b.all, P)) {
     const std::string full = P + k;
@@ -683,11 +684,20 @@ SingleFileFamily detect_family(const KeyShapes& all, const std::string& file) {
     return unsupported("an SD-style UNet with context width " + std::to_string(ctx) + " (SD 1.x: 768, SD 2.x: 1024)");
   }
   if (has(kVaePrefix)) return SingleFileFamily::SD1;  // VAE-only file: the family does not matter to the VAE
-  if (has("encoder.down.") && has("decoder.up.")) return unsupported("a bare LDM VAE (no 'first_stage_model.' prefix)");
   if (has("down_blocks.") || has("text_model.") || has("encoder.down_blocks."))
     return unsupported("one diffusers/transformers component file (load it as a component folder/file)");
   throw ModelLoadError(file, "", "not a Stable Diffusion single-file checkpoint: no 'model.diffusion_model.', "
                                  "'first_stage_model.', 'cond_stage_model.' or 'conditioner.embedders.' tensors");
+}
+
+// A standalone VAE file as published (sd-vae-ft-mse-original, sdxl_vae): the LDM AutoencoderKL's own
+// keys (encoder.down.*, decoder.up.*, quant_conv.*, ...) without the 'first_stage_model.' prefix and with
+// no other component. diffusers' VAE conversion takes such a file with an empty VAE prefix.
+bool is_bare_ldm_vae(const KeyShapes& all) {
+  if (!has_prefix(all, "encoder.down.") || !has_prefix(all, "decoder.up.")) return false;
+  for (const char* p : {kUnetPrefix, kVaePrefix, "cond_stage_model.", "conditioner.embedders."})
+    if (has_prefix(all, p)) return false;
+  return true;
 }
 
 std::string list_str(const std::vector<int64_t>& v) { return shape_str(v); }
@@ -707,15 +717,21 @@ SingleFilePlan plan_single_file(const KeyShapes& keys, const std::string& file, 
                                 const std::string& yaml_text) {
   SingleFilePlan plan;
   plan.file = file;
-  const auto fam = detect_family(keys, file);
+  plan.bare_vae = is_bare_ldm_vae(keys);
+  // A standalone VAE has no family; the VAE's published SD 1.x settings apply unless overridden.
+  const auto fam = plan.bare_vae ? SingleFileFamily::SD1 : detect_family(keys, file);
   plan.family = fam;
   const LdmYaml yaml = LdmYaml::parse(yaml_text);
   const bool have_yaml = !yaml_text.empty();
   Builder b{keys, plan, file};
+  if (plan.bare_vae) b.vae_prefix = "";
+  const std::string kind = plan.bare_vae ? std::string("a standalone VAE file")
+                                         : "an " + std::string(family_name(fam)) + " checkpoint";
 
   // Component prefixes of this family.
   std::vector<std::pair<std::string, std::string>> comps = {{"unet", kUnetPrefix}, {"vae", kVaePrefix}};
-  if (fam == SingleFileFamily::SD1) comps.emplace_back("text_encoder", kSd1TextPrefix);
+  if (plan.bare_vae) comps = {{"vae", ""}};
+  else if (fam == SingleFileFamily::SD1) comps.emplace_back("text_encoder", kSd1TextPrefix);
   if (fam == SingleFileFamily::SD2) comps.emplace_back("text_encoder", kSd2TextPrefix);
   if (fam == SingleFileFamily::SDXL) {
     comps.emplace_back("text_encoder", kXlText1Prefix);
@@ -731,7 +747,7 @@ SingleFilePlan plan_single_file(const KeyShapes& keys, const std::string& file, 
     for (const auto& [c, p] : comps) want.push_back(c);
   for (const auto& c : want) {
     if (!prefix_of.count(c))
-      throw ModelLoadError(file, "", "component '" + c + "' does not exist in an " + std::string(family_name(fam)) + " checkpoint");
+      throw ModelLoadError(file, "", "component '" + c + "' does not exist in " + kind);
     if (!has_prefix(keys, prefix_of[c])) {
       std::string held;
       for (const auto& h : plan.present_components) held += (held.empty() ? "" : ", ") + h;
@@ -763,7 +779,8 @@ SingleFilePlan plan_single_file(const KeyShapes& keys, const std::string& file, 
     plan.ignored.push_back(k);
   }
 
-  std::string summary = std::string(family_name(fam)) + " single-file checkpoint";
+  std::string summary = plan.bare_vae ? std::string("standalone VAE file (LDM layout)")
+                                      : std::string(family_name(fam)) + " single-file checkpoint";
   // ------------------------------------------------------------------------------------------ UNet
   std::optional<int64_t> te2_projection;
   if (has_prefix(keys, kXlText2Prefix))

@@ -81,6 +81,10 @@ struct SingleFilePlan {
   std::vector<std::string> ignored;                     // file keys deliberately unused
   std::vector<std::string> not_requested;               // file keys of components not asked for
   std::vector<std::string> present_components;          // components the file holds
+  // A standalone VAE file in the LDM layout (encoder.*, decoder.*, quant_conv.*, post_quant_conv.* with no
+  // 'first_stage_model.' prefix, as published VAE files are): its only component is "vae", with the
+  // SD 1.x published settings (scaling_factor 0.18215) unless overridden.
+  bool bare_vae = false;
   std::string summary;                                  // one line: family, sizes, counts
 };
 

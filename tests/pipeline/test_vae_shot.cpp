@@ -1,0 +1,236 @@
+// `models.vae` through the CLI: a shot whose keyframe model is the tiny single-file SD 1.x fixture
+// (tests/data/fixtures/single_file/sd15) and whose models.vae names the same VAE weights as
+//  (a) a diffusers AutoencoderKL folder (the fixture VAE folder's config.json, weights at the file's
+//      float16 precision),
+//  (b) the single-file checkpoint itself (its VAE only is used),
+//  (c) a standalone LDM-layout VAE file written here from the checkpoint's first_stage_model.* tensors with
+//      the prefix stripped (as published VAE files are), and a diffusers-named standalone file,
+// gives byte-identical keyframe checkpoints (latents and decoded images) to the shot without models.vae;
+// a VAE with perturbed decoder weights leaves the latents alone and changes the image; a VAE that does not
+// fit the model fails the run naming both files.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "models/io/safetensors.h"
+#include "tests/test_util.h"
+
+using namespace clipgen;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;
+};
+
+Result run_clipgen(const std::string& args) {
+  const fs::path bin = fs::path(CLIPGEN_BINARY_DIR) / "cli" / "clipgen";
+  const std::string cmd = "NO_COLOR=1 '" + bin.string() + "' " + args + " 2>&1; echo \"rc=$?\"";
+  Result r;
+  r.out = test::run_command(cmd);
+  const auto at = r.out.rfind("rc=");
+  if (at != std::string::npos) r.code = std::stoi(r.out.substr(at + 3));
+  return r;
+}
+
+fs::path fixture() { return test::fixture_dir("single_file/sd15"); }
+fs::path single_file() { return fixture() / "model.safetensors"; }
+json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json")); }
+
+fs::path write_preset(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "tiny-square.yaml") << R"(name: tiny-square
+description: test preset 64x64
+raster: {width: 64, height: 64, fps: 12, source: "test"}
+video: {codec: libx264, profile: high, pix_fmt: yuv420p, rate_control: crf, crf: 23, gop: 6, closed_gop: true,
+        b_frames: 2, encoder_preset: ultrafast, color: bt709, range: tv, source: "test"}
+audio: {codec: aac, sample_rate: 48000, channels: 2, bitrate: 128000, source: "test"}
+container: mp4
+faststart: true
+max_duration: {seconds: 0, source: "No limit"}
+safe_zones:
+  action_safe: {top: 0.035, bottom: 0.035, left: 0.035, right: 0.035, source: "test"}
+  title_safe: {top: 0.05, bottom: 0.05, left: 0.05, right: 0.05, source: "test"}
+)";
+  return dir;
+}
+
+// The keyframe model: the single file with the settings its shapes cannot tell (the tiny text encoder's 4
+// heads; the tiny UNet's sample size 16, so the raster is 128 px → 64 px preset: 16×16 latents).
+std::string shot_yaml(const std::string& vae_line) {
+  return R"(version: 1
+id: tiny
+preset: tiny-square
+frames: 2
+seed: 42
+prompt: "a photo of a cat"
+negative_prompt: "blurry"
+sampler: {name: euler, steps: 2, guidance: 7.5}
+models:
+  keyframe:
+    path: )" + single_file().string() + R"(
+    settings: {text_encoder: {heads: 4}, unet: {sample_size: 16}}
+)" + vae_line;
+}
+
+// Keyframes are made and checkpointed; the output name is taken by a folder, so the encode stage fails and
+// the keyframe checkpoint stays (as in test_single_file_shot.cpp).
+std::map<std::string, at::Tensor> keyframe_checkpoint(const fs::path& dir, const std::string& shot, const fs::path& presets,
+                                                      std::string* log = nullptr) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "shot.yaml") << shot;
+  fs::create_directories(dir / "out" / "tiny.mp4" / "occupied");
+  auto r = run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
+                       test::quote(dir / "out"));
+  if (log) *log = r.out;
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("stage encode"), std::string::npos) << r.out;
+  const fs::path file = dir / "out" / ".clipgen" / "tiny" / "keyframes.safetensors";
+  if (!fs::exists(file)) {
+    ADD_FAILURE() << "no keyframe checkpoint " << file << "\n" << r.out;
+    return {};
+  }
+  auto f = io::SafetensorsFile::open(file);
+  std::map<std::string, at::Tensor> m;
+  for (const auto& info : f->tensors()) m[info.name] = f->view(info.name).clone();
+  return m;
+}
+
+bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
+  auto ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
+}
+
+// The checkpoint's first_stage_model.* tensors with the prefix stripped: a standalone LDM-layout VAE.
+io::TensorMap ldm_vae_tensors() {
+  auto f = io::SafetensorsFile::open(single_file());
+  io::TensorMap t;
+  const std::string prefix = "first_stage_model.";
+  for (const auto& info : f->tensors())
+    if (info.name.rfind(prefix, 0) == 0) t[info.name.substr(prefix.size())] = f->view(info.name).clone();
+  return t;
+}
+
+// The fixture VAE folder the file's VAE was converted from (fixture.json), weights rounded to float16 as
+// the file stores them: the same weights under diffusers names.
+fs::path vae_folder(const fs::path& dir) {
+  const auto meta = fixture_json();
+  const auto& c = meta["components"]["vae"];
+  const fs::path src = fixture() / c["folder"].get<std::string>();
+  const std::string weights = c["weights"].get<std::string>();
+  fs::create_directories(dir);
+  fs::copy_file(src / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  auto f = io::SafetensorsFile::open(src / weights);
+  io::TensorMap t;
+  for (const auto& info : f->tensors()) t[info.name] = f->view(info.name).to(torch::kHalf).to(torch::kFloat);
+  io::save_safetensors(dir / weights, t);
+  return dir;
+}
+
+}  // namespace
+
+TEST(VaeShot, TheSameVaeInEveryFormGivesTheSameKeyframesAndAnotherVaeChangesTheImage) {
+  const auto dir = test::scratch_dir("vae_shot");
+  const auto presets = write_preset(dir / "presets");
+
+  const auto base = keyframe_checkpoint(dir / "base", shot_yaml(""), presets);
+  ASSERT_TRUE(base.count("latents") && base.count("extra.images")) << "checkpoint lacks latents/images";
+  EXPECT_EQ(base.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
+  EXPECT_GT(base.at("extra.images").std().item<double>(), 0);
+
+  const auto folder = vae_folder(dir / "vae-folder");
+  const auto ldm = ldm_vae_tensors();
+  ASSERT_TRUE(ldm.count("encoder.conv_in.weight") && ldm.count("decoder.up.0.block.0.conv1.weight"));
+  io::save_safetensors(dir / "vae-ldm.safetensors", ldm);
+  // A diffusers-named standalone file: the folder's weights file on its own, without config.json.
+  fs::copy_file(folder / "diffusion_pytorch_model.safetensors", dir / "vae-diffusers.safetensors");
+
+  struct Case {
+    const char* name;
+    fs::path vae;
+    std::vector<std::string> logged;  // the loader's line: the VAE was loaded from here, as this form
+  };
+  for (const Case& c :
+       {Case{"folder", folder, {"VAE (diffusers folder)"}},
+        Case{"single-file", single_file(), {"VAE of the SD 1.x checkpoint", "of other components"}},
+        Case{"ldm-file", dir / "vae-ldm.safetensors", {"standalone VAE file (LDM layout)", "VAE of the standalone LDM file"}},
+        Case{"diffusers-file", dir / "vae-diffusers.safetensors", {"standalone VAE (diffusers names)"}}}) {
+    SCOPED_TRACE(c.name);
+    std::string log;
+    auto k = keyframe_checkpoint(dir / c.name, shot_yaml("  vae: " + c.vae.string() + "\n"), presets, &log);
+    EXPECT_NE(log.find(c.vae.string() + ": "), std::string::npos) << log;
+    for (const auto& s : c.logged) EXPECT_NE(log.find(s), std::string::npos) << s << "\n" << log;
+    EXPECT_EQ(k.size(), base.size());
+    for (const auto& [name, t] : base) {
+      ASSERT_TRUE(k.count(name)) << name;
+      EXPECT_TRUE(same_bytes(t, k.at(name))) << name << " differs with models.vae = " << c.vae;
+    }
+  }
+
+  // Another VAE: the LDM file with its decoder's last convolution perturbed. Latents stay; images change.
+  auto other = ldm;
+  other.at("decoder.conv_out.weight") = other.at("decoder.conv_out.weight") * 1.5;
+  io::save_safetensors(dir / "vae-other.safetensors", other);
+  auto k = keyframe_checkpoint(dir / "other", shot_yaml("  vae: " + (dir / "vae-other.safetensors").string() + "\n"), presets);
+  ASSERT_TRUE(k.count("latents") && k.count("extra.images"));
+  EXPECT_TRUE(same_bytes(base.at("latents"), k.at("latents")));
+  EXPECT_FALSE(same_bytes(base.at("extra.images"), k.at("extra.images")));
+  EXPECT_GT((base.at("extra.images") - k.at("extra.images")).abs().max().item<double>(), 1e-3);
+}
+
+TEST(VaeShot, AVaeThatDoesNotFitTheModelFailsTheRunNamingBothFiles) {
+  const auto dir = test::scratch_dir("vae_shot_misfit");
+  const auto presets = write_preset(dir / "presets");
+  auto ldm = ldm_vae_tensors();
+  // 8 latent channels: decoder.conv_in takes 8, the encoder writes 2×8 moments.
+  {
+    auto t = ldm;
+    auto w = t.at("decoder.conv_in.weight");
+    t["decoder.conv_in.weight"] = torch::cat({w, w}, 1);
+    auto eo = t.at("encoder.conv_out.weight"), eb = t.at("encoder.conv_out.bias");
+    t["encoder.conv_out.weight"] = torch::cat({eo, eo}, 0);
+    t["encoder.conv_out.bias"] = torch::cat({eb, eb}, 0);
+    auto q = t.at("quant_conv.weight");
+    t["quant_conv.weight"] = torch::zeros({16, 16, 1, 1}, q.options());
+    t["quant_conv.bias"] = torch::zeros({16}, q.options());
+    t["post_quant_conv.weight"] = torch::zeros({8, 8, 1, 1}, q.options());
+    t["post_quant_conv.bias"] = torch::zeros({8}, q.options());
+    io::save_safetensors(dir / "vae8.safetensors", t);
+  }
+  // A diffusers folder whose config says another scaling factor (an SDXL VAE's 0.13025).
+  {
+    const auto meta = fixture_json();
+    const fs::path src = fixture() / meta["components"]["vae"]["folder"].get<std::string>();
+    fs::create_directories(dir / "vae-xl");
+    auto cfg = json::parse(std::ifstream(src / "config.json"));
+    cfg["scaling_factor"] = 0.13025;
+    std::ofstream(dir / "vae-xl" / "config.json") << cfg.dump(2);
+    fs::copy_file(src / "diffusion_pytorch_model.safetensors", dir / "vae-xl" / "diffusion_pytorch_model.safetensors");
+  }
+  struct Case {
+    fs::path vae;
+    std::vector<std::string> says;
+  };
+  for (const Case& c : {Case{dir / "vae8.safetensors", {"vae8.safetensors", "8 latent channels", "works on 4"}},
+                        Case{dir / "vae-xl", {"vae-xl", "scaling_factor 0.13025", "0.18215", "another model family"}}}) {
+    SCOPED_TRACE(c.vae.string());
+    const auto sub = dir / c.vae.stem();
+    fs::create_directories(sub);
+    std::ofstream(sub / "shot.yaml") << shot_yaml("  vae: " + c.vae.string() + "\n");
+    auto r = run_clipgen("run " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
+                         test::quote(sub / "out"));
+    EXPECT_EQ(r.code, 1) << r.out;
+    for (const auto& s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+    EXPECT_NE(r.out.find(single_file().string()), std::string::npos) << "names the keyframe model\n" << r.out;
+    EXPECT_FALSE(fs::exists(sub / "out" / "tiny.mp4"));
+  }
+}
