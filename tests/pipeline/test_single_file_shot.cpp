@@ -21,6 +21,7 @@
 #include "core/fs.h"
 #include "models/io/safetensors.h"
 #include "pipeline/diffusion_renderer.h"
+#include "tests/pipeline/cli_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
@@ -29,49 +30,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Result run_clipgen(const std::string& args) {
-  const fs::path bin = fs::path(CLIPGEN_BINARY_DIR) / "cli" / "clipgen";
-  const std::string cmd = "NO_COLOR=1 '" + bin.string() + "' " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
 fs::path fixture() { return test::fixture_dir("single_file/sd15"); }
 fs::path single_file() { return fixture() / "model.safetensors"; }
 json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json")); }
-
-// A small square preset: the tiny model's native 128×128 raster is scaled to 64×64 for encoding.
-fs::path write_preset(const fs::path& dir) {
-  fs::create_directories(dir);
-  std::ofstream(dir / "tiny-square.yaml") << R"(name: tiny-square
-description: test preset 64x64
-raster: {width: 64, height: 64, fps: 12, source: "test"}
-video: {codec: libx264, profile: high, pix_fmt: yuv420p, rate_control: crf, crf: 23, gop: 6, closed_gop: true,
-        b_frames: 2, encoder_preset: ultrafast, color: bt709, range: tv, source: "test"}
-audio: {codec: aac, sample_rate: 48000, channels: 2, bitrate: 128000, source: "test"}
-container: mp4
-faststart: true
-max_duration: {seconds: 0, source: "No limit"}
-safe_zones:
-  action_safe: {top: 0.035, bottom: 0.035, left: 0.035, right: 0.035, source: "test"}
-  title_safe: {top: 0.05, bottom: 0.05, left: 0.05, right: 0.05, source: "test"}
-)";
-  return dir;
-}
 
 // `models.keyframe.settings` for the fixture file, from its "hyperparameters_not_in_shapes" record
 // (the values diffusers' reference folders were built with), plus the UNet sample size of the reference
@@ -145,7 +106,7 @@ io::TensorMap keyframe_checkpoint(const fs::path& dir, const std::string& shot, 
   fs::create_directories(dir);
   std::ofstream(dir / "shot.yaml") << shot;
   fs::create_directories(dir / "out" / "tiny.mp4" / "occupied");
-  auto r = run_clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(dir / "out"));
+  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(dir / "out"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("stage encode"), std::string::npos) << r.out;
   const fs::path file = dir / "out" / ".clipgen" / "tiny" / "keyframes.safetensors";
@@ -169,7 +130,7 @@ bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
 
 TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) {
   const auto dir = test::scratch_dir("single_file_shot");
-  const auto presets = write_preset(dir / "presets");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
   const std::string file_block =
       "  keyframe:\n    path: " + single_file().string() + "\n    settings:\n" + settings_yaml();
   const auto folder = equivalent_folder(dir / "sd15-folder");
@@ -201,11 +162,11 @@ TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) 
   const auto full = dir / "full";
   fs::create_directories(full);
   std::ofstream(full / "shot.yaml") << shot_yaml(file_block);
-  auto r = run_clipgen("run " + q(full / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(full / "out"));
+  auto r = test::run_clipgen("run " + test::quote(full / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(full / "out"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(full / "out" / "tiny.keyframe0.png"));
   const std::string probe_cmd =
-      "ffprobe -v error -count_frames -show_streams -of json " + q(full / "out" / "tiny.mp4");
+      "ffprobe -v error -count_frames -show_streams -of json " + test::quote(full / "out" / "tiny.mp4");
   std::string probe;
   if (FILE* p = popen(probe_cmd.c_str(), "r")) {
     std::array<char, 4096> buf{};
@@ -222,9 +183,9 @@ TEST(SingleFileShot, WithoutTheSettingsTheTinyFileFailsClearly) {
   // The family's published CLIP-L setting (12 heads) does not fit the tiny text encoder's width 32: the
   // settings are what make this file loadable, and their absence is a clear run-time error.
   const auto dir = test::scratch_dir("single_file_shot_nosettings");
-  const auto presets = write_preset(dir / "presets");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
   std::ofstream(dir / "shot.yaml") << shot_yaml("  keyframe: " + single_file().string() + "\n");
-  auto r = run_clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(dir / "out"));
+  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(dir / "out"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("model.safetensors (text_encoder)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("not divisible by num_attention_heads 12"), std::string::npos) << r.out;
@@ -233,7 +194,7 @@ TEST(SingleFileShot, WithoutTheSettingsTheTinyFileFailsClearly) {
 
 TEST(SingleFileShot, BadFilesNamedInAShotFailTheRunClearly) {
   const auto dir = test::scratch_dir("single_file_shot_bad");
-  const auto presets = write_preset(dir / "presets");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
   // A UNet-only file, and a file without its VAE, named as the keyframe model.
   {
     auto f = io::SafetensorsFile::open(single_file());
@@ -264,10 +225,10 @@ TEST(SingleFileShot, BadFilesNamedInAShotFailTheRunClearly) {
     std::ofstream(sub / "shot.yaml") << shot_yaml("  keyframe:\n    path: " + (dir / c.file).string() +
                                                   "\n    settings: {text_encoder: {heads: 4}}\n");
     // The shot file itself is valid (the file exists and is a .safetensors file)...
-    auto v = run_clipgen("validate " + q(sub / "shot.yaml") + " --preset-dir " + q(presets));
+    auto v = test::run_clipgen("validate " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets));
     EXPECT_EQ(v.code, 0) << v.out;
     // ...and rendering it fails with what is wrong with the file.
-    auto r = run_clipgen("run " + q(sub / "shot.yaml") + " --preset-dir " + q(presets) + " --out " + q(sub / "out"));
+    auto r = test::run_clipgen("run " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(sub / "out"));
     EXPECT_EQ(r.code, 1) << r.out;
     for (const char* s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
     EXPECT_FALSE(fs::exists(sub / "out" / "tiny.mp4"));
@@ -282,7 +243,7 @@ TEST(SingleFileShot, ModelCacheKeysIncludeTheSettings) {
   std::ofstream(dir / "other.yaml") << shot_yaml("  keyframe:\n    path: " + single_file().string() +
                                                  "\n    settings: {text_encoder: {heads: 2}}\n");
   configs::LoadOptions opt;
-  opt.preset_dirs = {write_preset(dir / "presets")};
+  opt.preset_dirs = {test::write_test_preset(dir / "presets", "tiny-square", 64, 64)};
   opt.out_root = dir / "out";
   const auto a = configs::load_shots({dir / "shot.yaml"}, opt).shots.at(0).keyframe_model;
   const auto b = configs::load_shots({dir / "other.yaml"}, opt).shots.at(0).keyframe_model;

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/io/safetensors.h"
+#include "tests/pipeline/cli_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
@@ -26,42 +27,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
-
-Result run_clipgen(const std::string& args) {
-  const fs::path bin = fs::path(CLIPGEN_BINARY_DIR) / "cli" / "clipgen";
-  const std::string cmd = "NO_COLOR=1 '" + bin.string() + "' " + args + " 2>&1; echo \"rc=$?\"";
-  Result r;
-  r.out = test::run_command(cmd);
-  const auto at = r.out.rfind("rc=");
-  if (at != std::string::npos) r.code = std::stoi(r.out.substr(at + 3));
-  return r;
-}
-
 fs::path fixture() { return test::fixture_dir("single_file/sd15"); }
 fs::path single_file() { return fixture() / "model.safetensors"; }
 json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json")); }
-
-fs::path write_preset(const fs::path& dir) {
-  fs::create_directories(dir);
-  std::ofstream(dir / "tiny-square.yaml") << R"(name: tiny-square
-description: test preset 64x64
-raster: {width: 64, height: 64, fps: 12, source: "test"}
-video: {codec: libx264, profile: high, pix_fmt: yuv420p, rate_control: crf, crf: 23, gop: 6, closed_gop: true,
-        b_frames: 2, encoder_preset: ultrafast, color: bt709, range: tv, source: "test"}
-audio: {codec: aac, sample_rate: 48000, channels: 2, bitrate: 128000, source: "test"}
-container: mp4
-faststart: true
-max_duration: {seconds: 0, source: "No limit"}
-safe_zones:
-  action_safe: {top: 0.035, bottom: 0.035, left: 0.035, right: 0.035, source: "test"}
-  title_safe: {top: 0.05, bottom: 0.05, left: 0.05, right: 0.05, source: "test"}
-)";
-  return dir;
-}
 
 // The keyframe model: the single file with the settings its shapes cannot tell (the tiny text encoder's 4
 // heads; the tiny UNet's sample size 16, so the raster is 128 px → 64 px preset: 16×16 latents).
@@ -88,7 +56,7 @@ std::map<std::string, at::Tensor> keyframe_checkpoint(const fs::path& dir, const
   fs::create_directories(dir);
   std::ofstream(dir / "shot.yaml") << shot;
   fs::create_directories(dir / "out" / "tiny.mp4" / "occupied");
-  auto r = run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
+  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
                        test::quote(dir / "out"));
   if (log) *log = r.out;
   EXPECT_EQ(r.code, 1) << r.out;
@@ -140,7 +108,7 @@ fs::path vae_folder(const fs::path& dir) {
 
 TEST(VaeShot, TheSameVaeInEveryFormGivesTheSameKeyframesAndAnotherVaeChangesTheImage) {
   const auto dir = test::scratch_dir("vae_shot");
-  const auto presets = write_preset(dir / "presets");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
 
   const auto base = keyframe_checkpoint(dir / "base", shot_yaml(""), presets);
   ASSERT_TRUE(base.count("latents") && base.count("extra.images")) << "checkpoint lacks latents/images";
@@ -189,7 +157,7 @@ TEST(VaeShot, TheSameVaeInEveryFormGivesTheSameKeyframesAndAnotherVaeChangesTheI
 
 TEST(VaeShot, AVaeThatDoesNotFitTheModelFailsTheRunNamingBothFiles) {
   const auto dir = test::scratch_dir("vae_shot_misfit");
-  const auto presets = write_preset(dir / "presets");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
   auto ldm = ldm_vae_tensors();
   // 8 latent channels: decoder.conv_in takes 8, the encoder writes 2×8 moments.
   {
@@ -226,7 +194,7 @@ TEST(VaeShot, AVaeThatDoesNotFitTheModelFailsTheRunNamingBothFiles) {
     const auto sub = dir / c.vae.stem();
     fs::create_directories(sub);
     std::ofstream(sub / "shot.yaml") << shot_yaml("  vae: " + c.vae.string() + "\n");
-    auto r = run_clipgen("run " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
+    auto r = test::run_clipgen("run " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
                          test::quote(sub / "out"));
     EXPECT_EQ(r.code, 1) << r.out;
     for (const auto& s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
