@@ -19,10 +19,7 @@ using namespace clipgen::configs;
 
 namespace {
 
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+using test::write_file;
 
 LoadOptions with_root(const fs::path& root) {
   LoadOptions o;
@@ -36,9 +33,9 @@ const char* kHead = "version: 1\nid: a\nduration: 1\nprompt: x\n";
 
 TEST(ModelSettings, MappingFormReadsPathOriginalConfigAndSettings) {
   const fs::path dir = test::scratch_dir("model_settings_map");
-  write(dir / "ckpt/tiny.safetensors", "x");
-  write(dir / "ckpt/tiny-ldm.yaml", "model: {}\n");
-  write(dir / "shots/a.yaml", std::string(kHead) + R"(models:
+  write_file(dir / "ckpt/tiny.safetensors", "x");
+  write_file(dir / "ckpt/tiny-ldm.yaml", "model: {}\n");
+  write_file(dir / "shots/a.yaml", std::string(kHead) + R"(models:
   keyframe:
     path: ../ckpt/tiny.safetensors
     original_config: ../ckpt/tiny-ldm.yaml
@@ -92,11 +89,11 @@ TEST(ModelSettings, MappingFormReadsPathOriginalConfigAndSettings) {
 
 TEST(ModelSettings, PlainFormIsUnchangedAndSettingsChangeTheResolvedShot) {
   const fs::path dir = test::scratch_dir("model_settings_plain");
-  write(dir / "tiny.safetensors", "x");
-  write(dir / "plain.yaml", std::string(kHead) + "models: {keyframe: tiny.safetensors}\n");
-  write(dir / "map.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors}}\n");
-  write(dir / "set.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors, settings: {unet: {heads: 4}}}}\n");
-  write(dir / "none.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors, original_config: none}}\n");
+  write_file(dir / "tiny.safetensors", "x");
+  write_file(dir / "plain.yaml", std::string(kHead) + "models: {keyframe: tiny.safetensors}\n");
+  write_file(dir / "map.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors}}\n");
+  write_file(dir / "set.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors, settings: {unet: {heads: 4}}}}\n");
+  write_file(dir / "none.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors, original_config: none}}\n");
   auto load = [&](const char* f) { return load_shots({dir / f}, with_root(dir / "out")).shots.at(0); };
   const Shot plain = load("plain.yaml"), map = load("map.yaml"), set = load("set.yaml"), none = load("none.yaml");
   // Exactly the earlier resolved form for a plain reference (kind, spec, path): existing shot hashes stay.
@@ -127,9 +124,9 @@ TEST(ModelSettings, DefaultsGiveEachShotTheWholeModelReference) {
   // `models:` merges key by key (keyframe, temporal); a shot's keyframe reference replaces the default's
   // whole mapping (its settings belong to its file).
   const fs::path dir = test::scratch_dir("model_settings_defaults");
-  write(dir / "a.safetensors", "x");
-  write(dir / "b.safetensors", "x");
-  write(dir / "list.yaml", R"(version: 1
+  write_file(dir / "a.safetensors", "x");
+  write_file(dir / "b.safetensors", "x");
+  write_file(dir / "list.yaml", R"(version: 1
 defaults:
   duration: 1
   prompt: x
@@ -150,9 +147,9 @@ shots:
 
 TEST(ModelSettings, CheckFilesOffStillTellsFoldersFromFiles) {
   const fs::path dir = test::scratch_dir("model_settings_nocheck");
-  write(dir / "a.yaml", std::string(kHead) +
+  write_file(dir / "a.yaml", std::string(kHead) +
                             "models: {keyframe: {path: m.safetensors, original_config: m.yaml, settings: {unet: {heads: 8}}}}\n");
-  write(dir / "b.yaml", std::string(kHead) + "models: {keyframe: {path: folder, settings: {unet: {heads: 8}}}}\n");
+  write_file(dir / "b.yaml", std::string(kHead) + "models: {keyframe: {path: folder, settings: {unet: {heads: 8}}}}\n");
   LoadOptions o = with_root(dir / "out");
   o.check_files = false;
   const auto a = load_shots({dir / "a.yaml"}, o).shots.at(0).keyframe_model;

@@ -18,10 +18,7 @@ using namespace clipgen::configs;
 
 namespace {
 
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+using test::write_file;
 
 LoadOptions with_root(const fs::path& root) {
   LoadOptions o;
@@ -46,13 +43,13 @@ const char* kHead = "version: 1\nid: a\nduration: 1\nprompt: x\n";
 
 TEST(ModelVae, FolderAndFilesReachTheShotAndTheResolvedJson) {
   const fs::path dir = test::scratch_dir("model_vae_forms");
-  write(dir / "sd/model_index.json", "{}");
-  write(dir / "vae-mse/config.json", R"({"_class_name": "AutoencoderKL"})");
-  write(dir / "vae-ft-mse.safetensors", "x");
-  write(dir / "plain.yaml", std::string(kHead) + "models: {keyframe: sd}\n");
-  write(dir / "folder.yaml", std::string(kHead) + "models: {keyframe: sd, vae: vae-mse}\n");
-  write(dir / "file.yaml", std::string(kHead) + "models: {keyframe: sd, vae: vae-ft-mse.safetensors}\n");
-  write(dir / "none.yaml", std::string(kHead) + "models: {keyframe: sd, vae: none}\n");
+  write_file(dir / "sd/model_index.json", "{}");
+  write_file(dir / "vae-mse/config.json", R"({"_class_name": "AutoencoderKL"})");
+  write_file(dir / "vae-ft-mse.safetensors", "x");
+  write_file(dir / "plain.yaml", std::string(kHead) + "models: {keyframe: sd}\n");
+  write_file(dir / "folder.yaml", std::string(kHead) + "models: {keyframe: sd, vae: vae-mse}\n");
+  write_file(dir / "file.yaml", std::string(kHead) + "models: {keyframe: sd, vae: vae-ft-mse.safetensors}\n");
+  write_file(dir / "none.yaml", std::string(kHead) + "models: {keyframe: sd, vae: none}\n");
 
   const auto plain = load_one(dir / "plain.yaml", dir / "out");
   const auto folder = load_one(dir / "folder.yaml", dir / "out");
@@ -81,9 +78,9 @@ TEST(ModelVae, FolderAndFilesReachTheShotAndTheResolvedJson) {
 
 TEST(ModelVae, DefaultsApplyAndNoneClearsThem) {
   const fs::path dir = test::scratch_dir("model_vae_defaults");
-  write(dir / "sd.safetensors", "x");
-  write(dir / "vae.safetensors", "x");
-  write(dir / "list.yaml", R"(version: 1
+  write_file(dir / "sd.safetensors", "x");
+  write_file(dir / "vae.safetensors", "x");
+  write_file(dir / "list.yaml", R"(version: 1
 defaults:
   duration: 1
   prompt: x
@@ -103,11 +100,11 @@ shots:
 
 TEST(ModelVae, ErrorsNameTheLineAndWhatIsWrong) {
   const fs::path dir = test::scratch_dir("model_vae_errors");
-  write(dir / "sd/model_index.json", "{}");
-  write(dir / "vae-bin/diffusion_pytorch_model.bin", "x");
-  write(dir / "weird/config.json", "not json");
-  write(dir / "vae.pt", "x");
-  write(dir / "notes.txt", "x");
+  write_file(dir / "sd/model_index.json", "{}");
+  write_file(dir / "vae-bin/diffusion_pytorch_model.bin", "x");
+  write_file(dir / "weird/config.json", "not json");
+  write_file(dir / "vae.pt", "x");
+  write_file(dir / "notes.txt", "x");
   struct Case {
     const char* value;
     const char* says;
@@ -120,7 +117,7 @@ TEST(ModelVae, ErrorsNameTheLineAndWhatIsWrong) {
                         Case{"weird", "(its config.json describes no model class, not an AutoencoderKL)"},
                         Case{"sd", "(a diffusers pipeline folder: name its VAE folder, 'sd/vae')"}}) {
     SCOPED_TRACE(c.value);
-    write(dir / "shot.yaml", std::string(kHead) + "models:\n  keyframe: sd\n  vae: " + c.value + "\n");
+    write_file(dir / "shot.yaml", std::string(kHead) + "models:\n  keyframe: sd\n  vae: " + c.value + "\n");
     const auto e = error_of(dir / "shot.yaml", dir / "out");
     EXPECT_NE(e.find((dir / "shot.yaml").string() + ":7:8: models.vae: expected a diffusers AutoencoderKL folder, "
                                                      "a .safetensors file or none, got '" + c.value + "'"),

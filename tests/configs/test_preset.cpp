@@ -17,10 +17,7 @@ using namespace clipgen::configs;
 
 namespace {
 
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+using test::write_file;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -154,20 +151,20 @@ TEST(Presets, UnknownNameSuggests) {
 
 TEST(Presets, UserFolderOverridesAndAdds) {
   const fs::path dir = test::scratch_dir("presets_user");
-  write(dir / "hd.yaml", R"(name: hd
+  write_file(dir / "hd.yaml", R"(name: hd
 description: my 720p
 raster: {width: 1280, height: 720, fps: 25}
 video: {codec: libx264, profile: main, crf: 20}
 container: mp4
 )");
-  write(dir / "web-vp9.yaml", R"(name: web-vp9
+  write_file(dir / "web-vp9.yaml", R"(name: web-vp9
 raster: {width: 1280, height: 720, fps: 30}
 video: {codec: libvpx-vp9, profile: "0", rate_control: bitrate, bitrate: 2000000}
 audio: {codec: libopus, bitrate: 128000}
 container: webm
 faststart: false
 )");
-  write(dir / "notes.txt", "not a preset");
+  write_file(dir / "notes.txt", "not a preset");
   const auto reg = PresetRegistry::load({dir});
   EXPECT_EQ(reg.get("hd").width, 1280);
   EXPECT_EQ(reg.get("hd").fps, (Rational{25, 1}));
@@ -182,7 +179,7 @@ faststart: false
 
 TEST(Presets, EnvironmentOverridesTheBuiltinFolder) {
   const fs::path dir = test::scratch_dir("presets_env");
-  write(dir / "only.yaml",
+  write_file(dir / "only.yaml",
         "name: only\nraster: {width: 640, height: 360, fps: 24}\nvideo: {codec: libx264}\ncontainer: mkv\n");
   ::setenv("CLIPGEN_PRESET_PATH", dir.c_str(), 1);
   const auto reg = PresetRegistry::load();
@@ -193,7 +190,7 @@ TEST(Presets, EnvironmentOverridesTheBuiltinFolder) {
 
 TEST(Presets, BadPresetFilesFailWithPositions) {
   const fs::path dir = test::scratch_dir("presets_bad");
-  write(dir / "broken.yaml", R"(name: broken
+  write_file(dir / "broken.yaml", R"(name: broken
 raster: {width: 1280, height: 720, fps: 25}
 video:
   codec: libx246
@@ -204,7 +201,7 @@ safe_zones:
   platform_ui: {top: 0.2}
 extra: 1
 )");
-  write(dir / "renamed.yaml",
+  write_file(dir / "renamed.yaml",
         "name: other\nraster: {width: 9000, height: 720, fps: 25}\nvideo: {codec: prores_ks}\ncontainer: mp4\n");
   const std::string d = dir.string() + "/";
   EXPECT_EQ(error_of([&] { PresetRegistry::load({dir}); }),

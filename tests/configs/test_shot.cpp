@@ -17,10 +17,7 @@ namespace {
 
 fs::path examples() { return fs::path(CLIPGEN_SOURCE_DIR) / "examples"; }
 
-void write(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
+using test::write_file;
 
 std::string error_of(const std::vector<fs::path>& files, const LoadOptions& opt) {
   try {
@@ -173,11 +170,11 @@ TEST(ShotJson, IsCompactAndComplete) {
 
 TEST(Shot, PathsResolveAgainstTheYamlFolder) {
   const fs::path dir = test::scratch_dir("shot_paths");
-  write(dir / "project/shots/img/start.png", "png");
-  write(dir / "project/shots/audio/bed.wav", "wav");
-  write(dir / "project/models/sd/model_index.json", "{}");
-  write(dir / "project/models/svd.safetensors", "x");
-  write(dir / "project/shots/a.yaml", R"(id: a
+  write_file(dir / "project/shots/img/start.png", "png");
+  write_file(dir / "project/shots/audio/bed.wav", "wav");
+  write_file(dir / "project/models/sd/model_index.json", "{}");
+  write_file(dir / "project/models/svd.safetensors", "x");
+  write_file(dir / "project/shots/a.yaml", R"(id: a
 preset: hd
 duration: 2
 prompt: x
@@ -209,7 +206,7 @@ models:
 TEST(Shot, FolderWithoutConfigIsNotAModel) {
   const fs::path dir = test::scratch_dir("shot_model_folder");
   fs::create_directories(dir / "empty");
-  write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nmodels: {keyframe: empty}\n");
+  write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nmodels: {keyframe: empty}\n");
   EXPECT_EQ(error_of({dir / "a.yaml"}, options_with_root(dir / "out")),
             (dir / "a.yaml").string() +
                 ":4:20: models.keyframe: expected 'builtin', a diffusers folder or a "
@@ -219,7 +216,7 @@ TEST(Shot, FolderWithoutConfigIsNotAModel) {
 
 TEST(Shot, CheckFilesOffAcceptsMissingFiles) {
   const fs::path dir = test::scratch_dir("shot_nocheck");
-  write(dir / "a.yaml",
+  write_file(dir / "a.yaml",
         "id: a\nduration: 1\nprompt: x\naudio: none.wav\nmodels: {keyframe: m.safetensors, temporal: svd}\n");
   LoadOptions o = options_with_root(dir / "out");
   o.check_files = false;
@@ -231,7 +228,7 @@ TEST(Shot, CheckFilesOffAcceptsMissingFiles) {
 
 TEST(Shot, TimesFpsAndImplicitFirstKeyframe) {
   const fs::path dir = test::scratch_dir("shot_times");
-  write(dir / "a.yaml", R"(id: a
+  write_file(dir / "a.yaml", R"(id: a
 preset: hd
 fps: 29.97
 duration: 3s
@@ -258,20 +255,20 @@ TEST(Shot, SymlinkOutOfTheOutputRootIsRefused) {
   fs::create_directories(dir / "out");
   fs::create_directories(dir / "elsewhere");
   fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "link");
-  write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\noutput: link/a.mp4\n");
+  write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\noutput: link/a.mp4\n");
   EXPECT_EQ(error_of({dir / "a.yaml"}, options_with_root(dir / "out")),
             (dir / "a.yaml").string() + ":4:9: output: expected a path inside the output root (" +
                 (dir / "out").string() + "), got 'link/a.mp4' (a symlink leads to " +
                 (dir / "elsewhere/a.mp4").string() + ")");
   // an absolute path inside the root is fine
-  write(dir / "b.yaml", "id: b\nduration: 1\nprompt: x\noutput: " + (dir / "out/sub/b.mp4").string() + "\n");
+  write_file(dir / "b.yaml", "id: b\nduration: 1\nprompt: x\noutput: " + (dir / "out/sub/b.mp4").string() + "\n");
   EXPECT_EQ(load_shots({dir / "b.yaml"}, options_with_root(dir / "out")).shots[0].output, dir / "out/sub/b.mp4");
 }
 
 TEST(Shot, DuplicateIdsAcrossFilesNameBothPlaces) {
   const fs::path dir = test::scratch_dir("shot_dup");
-  write(dir / "one.yaml", "id: intro\nduration: 1\nprompt: x\n");
-  write(dir / "two.yaml",
+  write_file(dir / "one.yaml", "id: intro\nduration: 1\nprompt: x\n");
+  write_file(dir / "two.yaml",
         "version: 1\nshots:\n  - id: other\n    duration: 1\n    prompt: y\n  - id: intro\n    duration: 2\n    "
         "prompt: z\n");
   const std::string msg = error_of({dir / "one.yaml", dir / "two.yaml"}, options_with_root(dir / "out"));
@@ -281,7 +278,7 @@ TEST(Shot, DuplicateIdsAcrossFilesNameBothPlaces) {
 
 TEST(Shot, DuplicateOutputsAreRefused) {
   const fs::path dir = test::scratch_dir("shot_dup_out");
-  write(dir / "a.yaml",
+  write_file(dir / "a.yaml",
         "version: 1\ndefaults: {duration: 1, prompt: x, output: same.mp4}\nshots:\n  - id: a\n  - id: b\n");
   EXPECT_EQ(replace_all(error_of({dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
             "a.yaml:2:44: defaults.output: expected an output file no other shot writes, got 'out/same.mp4' (also "
@@ -290,8 +287,8 @@ TEST(Shot, DuplicateOutputsAreRefused) {
 
 TEST(Shot, ErrorsOfSeveralFilesComeTogetherInFileOrder) {
   const fs::path dir = test::scratch_dir("shot_multi");
-  write(dir / "z.yaml", "id: z\nduration: -1\nprompt: x\n");
-  write(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nsampler: {steps: 0}\nfps: 0\n");
+  write_file(dir / "z.yaml", "id: z\nduration: -1\nprompt: x\n");
+  write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nsampler: {steps: 0}\nfps: 0\n");
   EXPECT_EQ(
       replace_all(error_of({dir / "z.yaml", dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
       "z.yaml:2:11: duration: expected a positive duration in seconds (4, 2.5 or 2.5s), got -1\n"
@@ -315,9 +312,9 @@ TEST(Shot, PresetOverrideWins) {
 
 TEST(Shot, UserPresetFolderIsUsed) {
   const fs::path dir = test::scratch_dir("shot_user_preset");
-  write(dir / "presets/clip720.yaml",
+  write_file(dir / "presets/clip720.yaml",
         "name: clip720\nraster: {width: 1280, height: 720, fps: 25}\nvideo: {codec: libx264}\ncontainer: mkv\n");
-  write(dir / "a.yaml", "id: a\npreset: clip720\nduration: 2\nprompt: x\n");
+  write_file(dir / "a.yaml", "id: a\npreset: clip720\nduration: 2\nprompt: x\n");
   LoadOptions o = options_with_root(dir / "out");
   o.preset_dirs = {dir / "presets"};
   const Shot s = load_shots({dir / "a.yaml"}, o).shots[0];
@@ -328,7 +325,7 @@ TEST(Shot, UserPresetFolderIsUsed) {
 
 TEST(ShotWarnings, LongerThanPresetMaximum) {
   const fs::path dir = test::scratch_dir("shot_warn_long");
-  write(dir / "a.yaml", "id: a\npreset: youtube-shorts\nduration: 200\nprompt: x\n");
+  write_file(dir / "a.yaml", "id: a\npreset: youtube-shorts\nduration: 200\nprompt: x\n");
   const auto list = load_shots({dir / "a.yaml"}, options_with_root(dir / "out"));
   ASSERT_EQ(list.warnings.size(), 1u);
   EXPECT_EQ(list.warnings[0],
@@ -338,7 +335,7 @@ TEST(ShotWarnings, LongerThanPresetMaximum) {
 
 TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
   const fs::path dir = test::scratch_dir("shot_warn_title");
-  write(dir / "a.yaml", "id: a\npreset: instagram-reels\nduration: 2\nprompt: x\ntitle: Hello\n");
+  write_file(dir / "a.yaml", "id: a\npreset: instagram-reels\nduration: 2\nprompt: x\ntitle: Hello\n");
   const auto list = load_shots({dir / "a.yaml"}, options_with_root(dir / "out"));
   ASSERT_EQ(list.warnings.size(), 1u);
   // Reels: UI over 14% top (269 px of 1920), 35% bottom (672 px), 6% sides (65 px of 1080).
@@ -347,6 +344,6 @@ TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
                                   "bottom 35%, left 6% and right 6% of the frame; place the title inside x 65..1015, "
                                   "y 269..1248 of 1080x1920");
   // no warning without a title, nor for a preset without UI zones
-  write(dir / "b.yaml", "id: b\npreset: hd\nduration: 2\nprompt: x\ntitle: Hello\n");
+  write_file(dir / "b.yaml", "id: b\npreset: hd\nduration: 2\nprompt: x\ntitle: Hello\n");
   EXPECT_TRUE(load_shots({dir / "b.yaml"}, options_with_root(dir / "out")).warnings.empty());
 }
