@@ -52,6 +52,7 @@ struct CliParams {
   int max_batches = 4;
   std::string preset_name;  // `presets NAME`
   std::vector<std::string> fixture_dirs;
+  std::string fixture_device = "cpu";
 };
 
 void add_preset_dirs(CLI::App* sub, CliParams& p) {
@@ -191,13 +192,7 @@ int cmd_run(const CliParams& p) {
 
 int cmd_fixture_check(const CliParams& p) {
   configure_threads(p.threads);
-  bool ok = true;
-  for (const auto& d : p.fixture_dirs) {
-    auto res = parity::check_tree(d);
-    std::cout << parity::format_results(res);
-    for (const auto& r : res) ok = ok && r.pass();
-  }
-  return ok ? 0 : 1;
+  return parity::run_fixture_check(p.fixture_dirs, parity::parse_fixture_device(p.fixture_device), std::cout);
 }
 
 }  // namespace
@@ -242,6 +237,10 @@ int main(int argc, char** argv) {
   auto* fixture = app.add_subcommand("fixture", "Reference fixture tools");
   auto* check = fixture->add_subcommand("check", "Run fixture folders and compare with the reference outputs");
   check->add_option("DIR", p.fixture_dirs, "fixture folders (searched recursively for fixture.json)")->required();
+  check->add_option("--device", p.fixture_device,
+                    "device for the model runners: cpu, cuda (= cuda:0) or cuda:N; outputs are compared on the CPU, "
+                    "TF32 is off on CUDA, and the tokenizer/rng/scheduler/single-file runners stay on the CPU")
+      ->capture_default_str();
   fixture->require_subcommand(1);
 
   try {

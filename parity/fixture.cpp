@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <ostream>
+
 #include "core/error.h"
 #include "core/fs.h"
 #include "models/io/diffusers_folder.h"
@@ -12,8 +14,13 @@ namespace fs = std::filesystem;
 
 void register_all_runners();  // parity/registry.cpp
 
-FixtureContext::FixtureContext(fs::path dir) : dir_(std::move(dir)) {
+FixtureContext::FixtureContext(fs::path dir, c10::Device device) : dir_(std::move(dir)), device_(device) {
   fixture_ = io::read_json(dir_ / "fixture.json");
+}
+
+at::Tensor FixtureContext::to_device(const at::Tensor& t) {
+  device_used_ = true;
+  return t.defined() ? t.to(device_) : t;
 }
 
 std::string FixtureContext::class_name() const {
@@ -115,18 +122,19 @@ static std::string runner_key(const FixtureContext& ctx) {
   return name.substr(0, name.find('/'));
 }
 
-std::vector<Comparison> check_fixture(const fs::path& dir) {
+std::vector<Comparison> check_fixture(const fs::path& dir, c10::Device device, c10::Device* ran_on) {
   static bool registered = [] {
     register_all_runners();
     return true;
   }();
   (void)registered;
-  FixtureContext ctx(dir);
+  FixtureContext ctx(dir, device);
   auto key = runner_key(ctx);
   auto it = runners().find(key);
   if (it == runners().end()) throw Error(dir.string() + ": no fixture runner for '" + key + "'");
   c10::InferenceMode guard;
   it->second(ctx);
+  if (ran_on) *ran_on = ctx.device_used() ? device : c10::Device(c10::kCPU);
   if (ctx.results().empty()) throw Error(dir.string() + ": runner '" + key + "' compared nothing");
   return ctx.results();
 }
@@ -138,7 +146,7 @@ bool FixtureResult::pass() const {
   return true;
 }
 
-std::vector<FixtureResult> check_tree(const fs::path& dir) {
+std::vector<FixtureResult> check_tree(const fs::path& dir, c10::Device device) {
   std::vector<fs::path> dirs;
   if (fs::exists(dir / "fixture.json")) {
     dirs.push_back(dir);
@@ -153,7 +161,7 @@ std::vector<FixtureResult> check_tree(const fs::path& dir) {
     FixtureResult r;
     r.dir = d;
     try {
-      r.comparisons = check_fixture(d);
+      r.comparisons = check_fixture(d, device, &r.ran_on);
     } catch (const std::exception& e) {
       r.error = e.what();
     }
@@ -162,19 +170,74 @@ std::vector<FixtureResult> check_tree(const fs::path& dir) {
   return out;
 }
 
-std::string format_results(const std::vector<FixtureResult>& results) {
+std::string format_results(const std::vector<FixtureResult>& results, c10::Device requested) {
   std::string s;
+  const bool show_device = !requested.is_cpu();
   for (const auto& r : results) {
     if (!r.error.empty()) {
       s += fmt::format("{}  ERROR  {}\n", r.dir.string(), r.error);
       continue;
     }
+    std::string on;
+    if (show_device) on = r.ran_on.is_cpu() ? "  on=cpu (CPU-only runner)" : "  on=" + r.ran_on.str();
     for (const auto& c : r.comparisons) {
-      s += fmt::format("{}  {:<40} max_abs_err={:<11.3e} allowed={:<11.3e} {}{}\n", r.dir.string(), c.name, c.max_abs_error,
-                       c.allowed, c.pass ? "PASS" : "FAIL", c.note.empty() ? "" : "  (" + c.note + ")");
+      s += fmt::format("{}  {:<40} max_abs_err={:<11.3e} allowed={:<11.3e} {}{}{}\n", r.dir.string(), c.name,
+                       c.max_abs_error, c.allowed, c.pass ? "PASS" : "FAIL", c.note.empty() ? "" : "  (" + c.note + ")", on);
     }
   }
   return s;
+}
+
+c10::Device parse_fixture_device(const std::string& spec) {
+  const std::string what = "--device '" + spec + "'";
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  long index = 0;
+  if (spec != "cuda") {
+    if (spec.rfind("cuda:", 0) != 0) throw UsageError(what + ": expected cpu, cuda or cuda:N");
+    const std::string n = spec.substr(5);
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 4)
+      throw UsageError(what + ": expected cpu, cuda or cuda:N");
+    index = std::stol(n);
+  }
+  const auto count = static_cast<long>(torch::cuda::device_count());
+  if (count == 0) {
+    const std::string cfg = at::show_config();
+    const bool cuda_build = cfg.find("USE_CUDA=ON") != std::string::npos || cfg.find("USE_CUDA=1") != std::string::npos;
+    throw UsageError(what + ": no CUDA device is available (" +
+                     (cuda_build ? std::string("LibTorch " TORCH_VERSION " is a CUDA build, but it sees no GPU")
+                                 : std::string("LibTorch " TORCH_VERSION " is a CPU-only build")) +
+                     ")");
+  }
+  if (index >= count)
+    throw UsageError(what + ": not available (" + std::to_string(count) + " CUDA device(s): cuda:0..cuda:" +
+                     std::to_string(count - 1) + ")");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+int run_fixture_check(const std::vector<std::string>& dirs, c10::Device device, std::ostream& out) {
+  if (device.is_cuda()) {
+    // fp32 fixtures hold 1e-4 tolerances; TF32 matmuls/convolutions (10-bit mantissa) do not.
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  bool ok = true;
+  size_t fixtures = 0, on_device = 0, errors = 0, comparisons = 0, failed = 0;
+  for (const auto& d : dirs) {
+    auto res = check_tree(d, device);
+    out << format_results(res, device) << std::flush;
+    for (const auto& r : res) {
+      ok = ok && r.pass();
+      ++fixtures;
+      on_device += r.error.empty() && r.ran_on == device;
+      comparisons += r.comparisons.size();
+      for (const auto& c : r.comparisons) failed += !c.pass;
+      errors += !r.error.empty();
+    }
+  }
+  if (!device.is_cpu())
+    out << fmt::format("summary: device={} fixtures={} ran_on_device={} cpu_only={} errors={} comparisons={} failed={} tf32=off\n",
+                       device.str(), fixtures, on_device, fixtures - on_device - errors, errors, comparisons, failed);
+  return ok ? 0 : 1;
 }
 
 }  // namespace clipgen::parity

@@ -6,13 +6,20 @@
 // Each model/scheduler/pipeline family contributes a Runner, registered by the fixture's "class"
 // (or, for fixtures without one, by the first component of its "fixture" name: "clip_tokenizer",
 // "rng", "single_file"). Runners read what they need from the FixtureContext and call compare().
+//
+// Device: a FixtureContext carries the device the fixture runs on (`clipgen fixture check --device`,
+// default cpu). Model runners move their model and inputs there (to_device); compare() always compares
+// on the CPU in float64. Runners that never call to_device (tokenizer, rng, schedulers, single-file
+// mapping) run on the CPU whatever the device; FixtureResult::ran_on says where a fixture ran.
 #pragma once
 #include <filesystem>
+#include <iosfwd>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
 #include "models/io/safetensors.h"
@@ -38,9 +45,17 @@ struct Comparison {
 
 class FixtureContext {
 public:
-  explicit FixtureContext(std::filesystem::path dir);
+  explicit FixtureContext(std::filesystem::path dir, c10::Device device = c10::Device(c10::kCPU));
 
   const std::filesystem::path& dir() const { return dir_; }
+  // The device model runners run on. Reading it does not count as using it.
+  const c10::Device& device() const { return device_; }
+  // `t` (or input `name`) moved to device(); marks the fixture as run on that device.
+  at::Tensor to_device(const at::Tensor& t);
+  at::Tensor device_input(const std::string& name) { return to_device(input(name)); }
+  // Marks the fixture as run on device() (for runners that move a model or stage themselves).
+  void use_device() { device_used_ = true; }
+  bool device_used() const { return device_used_; }
   const nlohmann::json& fixture() const { return fixture_; }  // fixture.json
   std::string class_name() const;                              // "class", or "" when absent
   nlohmann::json config() const;                               // the config file named by fixture.json (or config.json)
@@ -66,6 +81,8 @@ public:
 
 private:
   std::filesystem::path dir_;
+  c10::Device device_;
+  bool device_used_ = false;
   nlohmann::json fixture_;
   io::TensorMap inputs_, outputs_, intermediates_;
   bool inputs_loaded_ = false, outputs_loaded_ = false, intermediates_loaded_ = false;
@@ -77,20 +94,36 @@ using Runner = std::function<void(FixtureContext&)>;
 // The runner table, filled once by register_all_runners() (parity/registry.cpp).
 std::map<std::string, Runner>& runners();
 
-// Runs one fixture folder. Fixture folders may nest (e.g. schedulers/ddim/steps_4 is found through
-// schedulers/ddim); check_tree() finds every fixture.json below `dir`.
-std::vector<Comparison> check_fixture(const std::filesystem::path& dir);
+// Runs one fixture folder on `device`. Fixture folders may nest (e.g. schedulers/ddim/steps_4 is found
+// through schedulers/ddim); check_tree() finds every fixture.json below `dir`. `ran_on`, when given,
+// receives the device the runner actually used (cpu for CPU-only runners).
+std::vector<Comparison> check_fixture(const std::filesystem::path& dir, c10::Device device = c10::Device(c10::kCPU),
+                                      c10::Device* ran_on = nullptr);
 
 struct FixtureResult {
   std::filesystem::path dir;
   std::vector<Comparison> comparisons;
   std::string error;  // an exception while running, or "no runner for class X"
+  c10::Device ran_on = c10::Device(c10::kCPU);
   bool pass() const;
 };
-std::vector<FixtureResult> check_tree(const std::filesystem::path& dir);
+std::vector<FixtureResult> check_tree(const std::filesystem::path& dir, c10::Device device = c10::Device(c10::kCPU));
 
-// Formats one line per comparison: "<fixture> <name> max_abs_err=… allowed=… PASS|FAIL".
-std::string format_results(const std::vector<FixtureResult>& results);
+// Formats one line per comparison: "<fixture> <name> max_abs_err=… allowed=… PASS|FAIL". When
+// `requested` is not the CPU, each line also says where the fixture ran ("on=cuda:0", or
+// "on=cpu (CPU-only runner)").
+std::string format_results(const std::vector<FixtureResult>& results,
+                           c10::Device requested = c10::Device(c10::kCPU));
+
+// Parses a --device value for fixture checks: "cpu", "cuda" (= cuda:0) or "cuda:N". Throws UsageError
+// (exit 2) for anything else or for a CUDA device this process cannot use (CPU-only LibTorch, no GPU,
+// index out of range).
+c10::Device parse_fixture_device(const std::string& spec);
+
+// `clipgen fixture check`: runs every fixture below each of `dirs` on `device`, prints one line per
+// comparison (and a summary line) to `out`, returns 0 when all pass, else 1. On CUDA it first disables
+// TF32 in cuBLAS and cuDNN so that fp32 results hold the fixtures' fp32 tolerances.
+int run_fixture_check(const std::vector<std::string>& dirs, c10::Device device, std::ostream& out);
 
 // Pure comparison helper (no recording), also used by tests.
 Comparison compare_tensors(const std::string& name, const at::Tensor& actual, const at::Tensor& ref, Tolerance tol);

@@ -78,9 +78,10 @@ void run_clip_text(FixtureContext& ctx, bool with_projection) {
   Model model(cfg);
   io::load_state_dict(*model, io::load_safetensors(ctx.weights_path()), ctx.weights_path().string());
   model->eval();
+  model->to(ctx.device());
   CLIPTextForwardOptions opt;
   opt.output_hidden_states = true;
-  CLIPTextOutput o = model(ctx.input("input_ids"), opt);
+  CLIPTextOutput o = model(ctx.device_input("input_ids"), opt);
   ctx.compare("last_hidden_state", o.last_hidden_state, Tolerance::model());
   if (ctx.outputs().count("pooler_output")) ctx.compare("pooler_output", o.pooler_output, Tolerance::model());
   if (with_projection) ctx.compare("text_embeds", o.text_embeds, Tolerance::model());
@@ -102,8 +103,9 @@ void run_clip_vision(FixtureContext& ctx) {
   CLIPVisionModelWithProjection model(cfg);
   io::load_state_dict(*model, io::load_safetensors(ctx.weights_path()), ctx.weights_path().string());
   model->eval();
-  const at::Tensor& pixel_values = ctx.input("pixel_values");
-  CLIPVisionOutput o = model(pixel_values, /*output_hidden_states=*/true);
+  model->to(ctx.device());
+  const at::Tensor& pixel_values = ctx.input("pixel_values");  // CPU: also the reference for the preprocessing
+  CLIPVisionOutput o = model(ctx.to_device(pixel_values), /*output_hidden_states=*/true);
   ctx.compare("image_embeds", o.image_embeds, Tolerance::model());
   ctx.compare("last_hidden_state", o.last_hidden_state, Tolerance::model());
   compare_hidden_states(ctx, o.hidden_states);

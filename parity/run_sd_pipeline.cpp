@@ -21,6 +21,8 @@ void register_sd_pipeline_runners() {
     p.vae = dir("vae");
     p.scheduler_config = ctx.dir() / fx["scheduler"]["config"].get<std::string>();
     auto model = stages::load_sd_components(p, ctx.dir().string());
+    model.to(ctx.device());  // the stage moves its inputs to the model's device
+    ctx.use_device();
 
     // The tokenizer must give the recorded ids.
     auto ids = model.tokenizer->encode_padded(fx["prompt"].get<std::string>());

@@ -25,6 +25,7 @@ void register_svd_runners() {
     }
     io::load_weights_into(*unet, ctx.weights_path());
     unet->eval();
+    unet->to(ctx.device());
     const auto& in = ctx.inputs();
     int calls = 0;
     for (int j = 0;; ++j) {
@@ -33,8 +34,8 @@ void register_svd_runners() {
       UNetSpatioTemporalTrace trace;
       if (j == 0)
         trace = [&](const std::string& name, const at::Tensor& v) { ctx.compare_intermediate(name, v); };
-      auto out = unet->forward(ctx.input("sample"), in.at(tname), ctx.input("encoder_hidden_states"),
-                      ctx.input("added_time_ids"), trace);
+      auto out = unet->forward(ctx.device_input("sample"), ctx.to_device(in.at(tname)),
+                               ctx.device_input("encoder_hidden_states"), ctx.device_input("added_time_ids"), trace);
       ctx.compare("sample_" + std::to_string(j), out, Tolerance::model());
       ++calls;
     }
@@ -51,7 +52,8 @@ void register_svd_runners() {
     }
     io::load_weights_into(*vae, ctx.weights_path());
     vae->eval();
-    const auto& image = ctx.input("image");
+    vae->to(ctx.device());
+    const auto image = ctx.device_input("image");
     // Encoder step by step, so that every hooked submodule output can be compared.
     auto h = trace_vae_encoder(ctx, *vae->encoder, image);
     ctx.compare_intermediate("quant_conv", vae->quant_conv(h));
@@ -61,7 +63,7 @@ void register_svd_runners() {
     ctx.compare("latent_logvar", post.logvar, Tolerance::model());
     ctx.compare("latent_std", post.std, Tolerance::model());
     const int64_t num_frames = ctx.input("num_frames").item<int64_t>();
-    ctx.compare("decoded", vae->decode(ctx.input("latents"), num_frames), Tolerance::model());
+    ctx.compare("decoded", vae->decode(ctx.device_input("latents"), num_frames), Tolerance::model());
   };
 }
 

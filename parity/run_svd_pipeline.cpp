@@ -21,6 +21,8 @@ void register_svd_pipeline_runners() {
     p.vae = dir("vae");
     p.scheduler_config = ctx.dir() / fx["scheduler"]["config"].get<std::string>();
     auto model = stages::load_svd_components(p, ctx.dir().string());
+    model.to(ctx.device());  // the stage moves its inputs to the model's device
+    ctx.use_device();
 
     // pipe(image, height, width, num_frames, num_inference_steps, min/max_guidance_scale, fps,
     //      motion_bucket_id, noise_aug_strength, decode_chunk_size, generator, latents)

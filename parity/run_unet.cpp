@@ -20,8 +20,10 @@ void register_unet_runners() {
     }
     io::load_weights_into(*unet, ctx.weights_path());
     unet->eval();
+    unet->to(ctx.device());
     const auto& in = ctx.inputs();
-    auto opt = [&](const char* k) { return in.count(k) ? in.at(k) : at::Tensor(); };
+    auto opt = [&](const char* k) { return in.count(k) ? ctx.to_device(in.at(k)) : at::Tensor(); };
+    const auto sample = ctx.device_input("sample"), ehs = ctx.device_input("encoder_hidden_states");
     const auto text_embeds = opt("text_embeds"), time_ids = opt("time_ids");
     for (int j = 0;; ++j) {
       const std::string tname = "timestep_" + std::to_string(j);
@@ -29,7 +31,7 @@ void register_unet_runners() {
       UNetTrace trace;
       if (j == 0)
         trace = [&](const std::string& name, const at::Tensor& v) { ctx.compare_intermediate(name, v); };
-      auto out = unet(ctx.input("sample"), in.at(tname), ctx.input("encoder_hidden_states"), text_embeds, time_ids, trace);
+      auto out = unet(sample, ctx.to_device(in.at(tname)), ehs, text_embeds, time_ids, trace);
       ctx.compare("sample_" + std::to_string(j), out, Tolerance::model());
     }
   };

@@ -22,7 +22,8 @@ void register_vae_runners() {
     }
     io::load_weights_into(*vae, ctx.weights_path());
     vae->eval();
-    const auto& image = ctx.input("image");
+    vae->to(ctx.device());
+    const auto image = ctx.device_input("image");
     // Encoder, step by step so that every hooked submodule output can be compared.
     auto h = trace_vae_encoder(ctx, *vae->encoder, image);
     if (vae->quant_conv) {
@@ -35,8 +36,8 @@ void register_vae_runners() {
     ctx.compare("latent_mean", post.mean, Tolerance::model());
     ctx.compare("latent_logvar", post.logvar, Tolerance::model());
     ctx.compare("latent_std", post.std, Tolerance::model());
-    ctx.compare("posterior_sample", post.sample(ctx.input("posterior_noise")), Tolerance::model());
-    ctx.compare("decoded", vae->decode(ctx.input("latents")), Tolerance::model());
+    ctx.compare("posterior_sample", post.sample(ctx.device_input("posterior_noise")), Tolerance::model());
+    ctx.compare("decoded", vae->decode(ctx.device_input("latents")), Tolerance::model());
     ctx.compare("reconstruction", vae->forward(image, false), Tolerance::model());
   };
 
@@ -50,11 +51,12 @@ void register_vae_runners() {
     }
     io::load_weights_into(*taesd, ctx.weights_path());
     taesd->eval();
-    const auto& image = ctx.input("image");
+    taesd->to(ctx.device());
+    const auto image = ctx.device_input("image");
     auto lat = taesd->encode(image);
     ctx.compare_intermediate("encoder", lat);
     ctx.compare("latents_out", lat, Tolerance::model());
-    ctx.compare("decoded", taesd->decode(ctx.input("latents")), Tolerance::model());
+    ctx.compare("decoded", taesd->decode(ctx.device_input("latents")), Tolerance::model());
     ctx.compare("forward_sample", taesd->forward(image), Tolerance::model());
   };
 }
