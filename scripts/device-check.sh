@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Run ON the GPU machine, from the repository root (the device tool's `run`, carrying ".device"; see
+# docs/device.md). Builds clipgen's fixture checker against the machine's PyTorch wheel (LibTorch 2.x,
+# CUDA) with the Debian build deps that scripts/device-deps.sh packed into .device/root.tar.xz, then runs
+# every reference fixture on cuda and on cpu (the 2.x SDPA attention path on both) and writes logs and a
+# summary under $OUT (at most 8 files: the device tool brings back no more).
+#
+# Steps and their time budgets (seconds; the whole run is planned for ~8 minutes, give the run a
+# timeout_s of 560 or more):  preflight 30 · configure 90 · build 300 · fixtures on cuda 90 · on cpu 120.
+# A step that runs out of budget or fails is reported; later steps that need it are skipped.
+#   $OUT/summary.txt        one line per step, and the fixture pass/fail counts
+#   $OUT/env.txt            nvidia-smi, torch/CUDA/compiler versions, what .device holds
+#   $OUT/configure.log      cmake
+#   $OUT/build.log          ninja, and the linked program's shared libraries (ldd)
+#   $OUT/fixtures-cuda.txt  clipgen-fixture-check --device cuda tests/data/fixtures
+#   $OUT/fixtures-cpu.txt   the same with --device cpu
+# Exit status: 0 when every fixture passes on both devices, 1 when a step or fixture fails, 2 when a
+# prerequisite is missing (the message says which).
+# For trying the script elsewhere: CLIPGEN_TORCH_PREFIX=<dir holding Torch/TorchConfig.cmake> skips the
+# python3/torch probe; --configure-only stops after cmake.
+set -uo pipefail
+configure_only=0
+for a in "$@"; do
+  case "$a" in
+    --configure-only) configure_only=1 ;;
+    *) echo "usage: scripts/device-check.sh [--configure-only]" >&2; exit 2 ;;
+  esac
+done
+cd "$(dirname "$0")/.." || exit 2
+repo=$(pwd)
+OUT=${OUT:-$repo/.device/out}
+mkdir -p "$OUT"
+summary="$OUT/summary.txt"
+: > "$summary"
+t_start=$(date +%s)
+say() { echo "$*" | tee -a "$summary"; }
+die() { say "device-check: FATAL: $*"; say "device-check: total $(( $(date +%s) - t_start )) s"; exit 2; }
+# step NAME BUDGET LOG CMD...: runs CMD under `timeout BUDGET`, output to LOG; records the result.
+step() {
+  local name=$1 budget=$2 log=$3; shift 3
+  local t0 rc; t0=$(date +%s)
+  echo "== $name (budget ${budget}s): $*" >> "$log"
+  timeout --kill-after=10 "$budget" "$@" >> "$log" 2>&1; rc=$?
+  local dt=$(( $(date +%s) - t0 ))
+  if [ $rc = 124 ] || [ $rc = 137 ]; then say "step $name: TIMEOUT after ${dt}s (budget ${budget}s); see $(basename "$log")"
+  elif [ $rc = 0 ]; then say "step $name: ok (${dt}s)"
+  else say "step $name: FAILED rc=$rc (${dt}s); see $(basename "$log")"; fi
+  return $rc
+}
+
+# ---- preflight -------------------------------------------------------------------------------------
+env_txt="$OUT/env.txt"
+{
+  echo "date: $(date -u)"; uname -a; echo
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+  echo; command -v nvcc >/dev/null && nvcc --version | tail -n 2
+  echo; for t in cmake ninja c++ g++ pkg-config tar xz python3; do printf '%-11s %s\n' "$t" "$(command -v $t || echo MISSING)"; done
+  cmake --version 2>/dev/null | head -n1; c++ --version 2>/dev/null | head -n1
+} > "$env_txt" 2>&1
+for t in python3 cmake ninja c++ tar xz timeout; do
+  command -v "$t" >/dev/null || die "'$t' is not on this machine (see $env_txt)"
+done
+if [ -n "${CLIPGEN_TORCH_PREFIX:-}" ]; then
+  torch_info="torch (from CLIPGEN_TORCH_PREFIX)
+cuda_available unknown
+prefix $CLIPGEN_TORCH_PREFIX"
+else
+torch_info=$(python3 - <<'PY' 2>&1
+import torch
+print("torch", torch.__version__, "cuda", torch.version.cuda, "cxx11_abi", torch._C._GLIBCXX_USE_CXX11_ABI)
+print("cuda_available", torch.cuda.is_available(), "devices", torch.cuda.device_count(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
+print("prefix", torch.utils.cmake_prefix_path)
+PY
+) || die "python3 cannot import torch: $torch_info"
+fi
+echo "$torch_info" >> "$env_txt"
+torch_prefix=$(echo "$torch_info" | sed -n 's/^prefix //p')
+[ -f "$torch_prefix/Torch/TorchConfig.cmake" ] || die "no Torch/TorchConfig.cmake under '$torch_prefix'"
+[ -n "${CLIPGEN_TORCH_PREFIX:-}" ] || echo "$torch_info" | grep -q "cxx11_abi True" ||
+  say "device-check: WARNING: torch is built with the old C++ ABI; Debian's yaml-cpp/spdlog/fmt use the new one (link errors likely)"
+say "device-check: $(echo "$torch_info" | head -n2 | tr '\n' ' ')"
+
+# ---- the carried Debian build deps ----------------------------------------------------------------
+root="$repo/.device/root"
+if [ ! -d "$root" ]; then
+  [ -f "$repo/.device/root.tar.xz" ] || die ".device/root.tar.xz is missing: run scripts/device-deps.sh on the dev machine and carry \".device\""
+  tar -C "$repo/.device" -xJf "$repo/.device/root.tar.xz" || die "cannot unpack .device/root.tar.xz"
+fi
+libdir="$root/usr/lib/x86_64-linux-gnu"
+# Debian's .pc files say prefix=/usr (some libdir=/usr/...): point them at .device/root.
+for pc in "$libdir"/pkgconfig/*.pc "$root"/usr/share/pkgconfig/*.pc; do
+  [ -f "$pc" ] && sed -i -E "s#^(prefix|exec_prefix|libdir|includedir)=/usr#\\1=$root/usr#" "$pc"
+done
+export PKG_CONFIG_PATH="$libdir/pkgconfig:$root/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+pkgconf_exe=$(command -v pkg-config || true)
+if [ -z "$pkgconf_exe" ]; then
+  # The carried pkgconf (Debian's), run with its carried libpkgconf.
+  mkdir -p "$repo/.device/bin"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' "$libdir" "$root/usr/bin/pkgconf" > "$repo/.device/bin/pkg-config"
+  chmod +x "$repo/.device/bin/pkg-config"
+  pkgconf_exe="$repo/.device/bin/pkg-config"
+fi
+"$pkgconf_exe" --modversion yaml-cpp libavcodec fontconfig >> "$env_txt" 2>&1 ||
+  die "pkg-config does not find the carried .pc files (see env.txt)"
+{ echo; echo "carried packages:"; cat "$repo/.device/PACKAGES" 2>/dev/null; } >> "$env_txt"
+
+# ---- configure and build ---------------------------------------------------------------------------
+bdir="$repo/build-device"
+ncores=$(nproc)
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+cuda_root=""; for c in /usr/local/cuda "$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")")"; do
+  [ -x "$c/bin/nvcc" ] && { cuda_root=$c; break; }; done
+configure_args=(-S "$repo" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release
+  -DCLIPGEN_BUILD_TESTS=OFF -DCLIPGEN_BUILD_BENCH=OFF
+  "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/usr"
+  "-DPKG_CONFIG_EXECUTABLE=$pkgconf_exe"
+  # Debian's libs need their Debian deps at link time (found through rpath-link); libav's run-time
+  # libraries are link placeholders (see scripts/device-deps.sh), so shared-library undefineds are allowed.
+  "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$libdir -Wl,--allow-shlib-undefined")
+[ -n "$cuda_root" ] && configure_args+=("-DCUDAToolkit_ROOT=$cuda_root" "-DCMAKE_CUDA_COMPILER=$cuda_root/bin/nvcc")
+step configure 90 "$OUT/configure.log" cmake "${configure_args[@]}" || die "configure failed (see configure.log)"
+[ "$configure_only" = 1 ] && { say "device-check: --configure-only: stopping after cmake"; exit 0; }
+
+exe="$bdir/parity/clipgen-fixture-check"
+if step build 300 "$OUT/build.log" ninja -C "$bdir" -j "$ncores" clipgen_fixture_check; then
+  { echo "== ldd $exe"; ldd "$exe"; } >> "$OUT/build.log" 2>&1
+  LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$exe" | grep -q "not found" &&
+    say "device-check: WARNING: $(basename "$exe") misses shared libraries: $(LD_LIBRARY_PATH="$libdir" ldd "$exe" | grep 'not found' | tr -s ' \n' ' ')"
+  ldd "$exe" | grep -q libtorch_cuda ||
+    say "device-check: WARNING: libtorch_cuda is not loaded by $(basename "$exe") (--as-needed dropped it?): CUDA will look absent"
+else
+  die "build failed (see build.log: the last error is usually at its end)"
+fi
+# clipgen itself (and the benches) call libav, whose run-time libraries are not carried (link
+# placeholders; see scripts/device-deps.sh): not built here.
+say "step clipgen: skipped (libav is not carried; clipgen-fixture-check --version stands in for clipgen version)"
+
+# ---- run the fixtures ------------------------------------------------------------------------------
+export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+step version 30 "$OUT/fixtures-cuda.txt" "$exe" --version
+fixtures="$repo/tests/data/fixtures"
+rc_all=0
+step fixtures-cuda 90 "$OUT/fixtures-cuda.txt" "$exe" --device cuda "$fixtures" || rc_all=1
+step fixtures-cpu 120 "$OUT/fixtures-cpu.txt" "$exe" --device cpu "$fixtures" || rc_all=1
+for f in cuda cpu; do
+  log="$OUT/fixtures-$f.txt"
+  say "fixtures on $f: $(grep -c ' PASS' "$log") PASS, $(grep -c ' FAIL' "$log") FAIL, $(grep -c '  ERROR  ' "$log") ERROR lines"
+  grep -E ' FAIL|  ERROR  ' "$log" | head -n 20 | sed 's/^/  /' | tee -a "$summary"
+done
+grep '^summary:' "$OUT/fixtures-cuda.txt" | tee -a "$summary"
+say "step ctest -L gpu: skipped (no test carries the label gpu; the fixture checks above are the GPU check)"
+say "step benches: skipped (bench_unet/bench_vae/bench_temporal take no device option)"
+say "device-check: total $(( $(date +%s) - t_start )) s; result: $([ $rc_all = 0 ] && echo PASS || echo FAIL)"
+exit $rc_all
