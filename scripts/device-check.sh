@@ -111,7 +111,18 @@ ncores=$(nproc)
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 cuda_root=""; for c in /usr/local/cuda "$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")")"; do
   [ -x "$c/bin/nvcc" ] && { cuda_root=$c; break; }; done
-configure_args=(-S "$repo" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release
+# Recent torch wheels ship their own fmt headers (torch/include/fmt, fmt 11/12) next to the torch headers;
+# our libfmt.so.9 and spdlog are Debian's fmt 9. An -I folder is searched before every -isystem one, so
+# one holding only a link to Debian's fmt makes <fmt/...> mean fmt 9 in every TU.
+cxx_flags=""
+torch_root=$(cd "$torch_prefix/../.." 2>/dev/null && pwd)
+if [ -n "$torch_root" ] && [ -d "$torch_root/include/fmt" ]; then
+  mkdir -p "$repo/.device/include-first"
+  ln -sfn "$root/usr/include/fmt" "$repo/.device/include-first/fmt"
+  cxx_flags="-I$repo/.device/include-first"
+  say "device-check: torch ships include/fmt ($(grep -m1 -o 'FMT_VERSION [0-9]*' "$torch_root/include/fmt/base.h" "$torch_root/include/fmt/core.h" 2>/dev/null | head -n1)); Debian's fmt 9 headers are put first"
+fi
+configure_args=(-S "$repo" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$cxx_flags"
   -DCLIPGEN_BUILD_TESTS=OFF -DCLIPGEN_BUILD_BENCH=OFF
   "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/usr"
   "-DPKG_CONFIG_EXECUTABLE=$pkgconf_exe"
