@@ -191,7 +191,8 @@ std::string format_shot(const Shot& s) {
   const auto& m = s.motion;
   o << "motion:\n  motion_bucket_id: " << m.motion_bucket_id << "\n  fps: " << m.fps_conditioning
     << "\n  noise_aug_strength: " << format_number(m.noise_aug_strength) << "\n  decode_chunk: " << m.decode_chunk
-    << "\n  num_frames: " << m.num_frames << "\n  overlap: " << m.overlap
+    << "\n  num_frames: " << m.num_frames << (m.num_frames == 0 ? "  # the temporal model's own" : "")
+    << "\n  overlap: " << m.overlap
     << "\n  transition_frames: " << m.transition_frames << "\n  continuity: " << format_number(m.continuity)
     << "\n  min_guidance: " << format_number(m.min_guidance) << "\n  max_guidance: " << format_number(m.max_guidance)
     << "\n  generation_fps: " << m.generation_fps << "\n  steps: " << m.steps << "\n";

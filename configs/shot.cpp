@@ -536,11 +536,12 @@ void read_motion(Context& c, const Layers& L, Motion& m) {
   number("max_guidance", m.max_guidance, 0, 30);
   integer("generation_fps", m.generation_fps, 1, static_cast<int64_t>(kMaxFps));
   integer("steps", m.steps, 1, Limits::max_steps);
-  if (m.overlap >= m.num_frames) {
+  // With num_frames 0 (the model's own) these are checked when the model's count is known (plan).
+  if (m.num_frames > 0 && m.overlap >= m.num_frames) {
     if (const Found f = M.get("overlap"))
       r.expected(f.node, f.path, "fewer frames than motion.num_frames (" + std::to_string(m.num_frames) + ")");
   } else if (const int need = m.overlap + m.transition_frames + std::max(m.overlap, m.transition_frames);
-             m.num_frames < need && names_video_model(L)) {
+             m.num_frames > 0 && m.num_frames < need && names_video_model(L)) {
     // A segment must hold its own blend window and the next one's (docs/temporal.md).
     const Found f = M.get("num_frames") ? M.get("num_frames")
                     : M.get("transition_frames") ? M.get("transition_frames")

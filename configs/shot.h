@@ -75,7 +75,9 @@ struct Motion {
   int fps_conditioning = 7;        // SVD "fps" conditioning (the model receives fps - 1)
   double noise_aug_strength = 0.02;
   int decode_chunk = 8;            // frames per temporal VAE decode call
-  int num_frames = 14;             // frames per model run (segment)
+  int num_frames = 0;              // frames per model run (segment); 0 = the temporal model's own (UNet config
+                                   // num_frames: 14 SVD, 25 SVD-XT), as diffusers defaults it
+  static constexpr int kBuiltinSegmentFrames = 14;  // what num_frames = 0 means for the built-in renderer
   int overlap = 2;                 // frames blended between chained segments
   int transition_frames = 4;       // frames blended at a keyframe change
   double continuity = 0.0;         // img2img strength from the previous segment's last frame (0 = off)

@@ -128,6 +128,7 @@ namespace {
 struct VideoModelInfo {
   int64_t native = 0;    // native pixel size (UNet sample_size × VAE factor)
   int64_t multiple = 8;  // segment sides must be multiples of this
+  int frames = 25;       // frames per run it was trained for (UNet config num_frames; diffusers' default 25)
 };
 
 VideoModelInfo video_model_info(const configs::ModelRef& ref) {
@@ -153,7 +154,14 @@ VideoModelInfo video_model_info(const configs::ModelRef& ref) {
   VideoModelInfo info;
   info.native = ucfg.value("sample_size", int64_t{96}) * f;
   info.multiple = f * (int64_t{1} << (unet_levels - 1));
+  info.frames = static_cast<int>(ucfg.value("num_frames", int64_t{25}));
   return info;
+}
+
+// The shot's segment plan; motion.num_frames 0 means the video model's own segment length.
+stages::SegmentPlan segment_plan(const configs::Shot& shot) {
+  const int model_frames = shot.motion.num_frames > 0 ? shot.motion.num_frames : video_model_info(shot.temporal_model).frames;
+  return stages::plan_segments(stages::segment_options(shot, model_frames));
 }
 
 bool has_video_model(const configs::Shot& shot) {
@@ -186,7 +194,7 @@ GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
   } else {
     std::tie(p.width, p.height) = video_generation_raster(shot.preset, info.native, static_cast<int>(info.multiple));
   }
-  const auto segs = stages::plan_segments(stages::segment_options(shot));  // validates the motion settings
+  const auto segs = segment_plan(shot);  // validates the motion settings
   p.fps = configs::Rational{shot.motion.generation_fps, 1};
   p.frames = segs.total_frames();
   p.segments = static_cast<int>(segs.segments.size());
@@ -317,7 +325,7 @@ SegmentLatents DiffusionRenderer::temporal(const KeyframeLatents& kf, int segmen
     ctx.progress(1, 1);
     return out;
   }
-  const auto segs = stages::plan_segments(stages::segment_options(shot));
+  const auto segs = segment_plan(shot);
   const auto& seg = segs.segments.at(static_cast<size_t>(segment));
   if (seg.previous >= 0 && (previous == nullptr || previous->segment != seg.previous))
     throw Error(fmt::format("temporal segment {} needs segment {} first", segment, seg.previous));
@@ -341,7 +349,7 @@ SegmentLatents DiffusionRenderer::temporal(const KeyframeLatents& kf, int segmen
   r.image = cond;
   r.width = plan.width;
   r.height = plan.height;
-  r.num_frames = shot.motion.num_frames;
+  r.num_frames = static_cast<int>(seg.num_frames);
   r.steps = shot.motion.steps;
   r.min_guidance = shot.motion.min_guidance;
   r.max_guidance = shot.motion.max_guidance;
@@ -420,7 +428,7 @@ FrameBatch DiffusionRenderer::decode(const ShotLatents& latents, int batch, Stag
 // Frames [batch · batch_frames, …) blended from the segments' decoded frames per the plan.
 FrameBatch DiffusionRenderer::decode_segments(const ShotLatents& latents, int batch, StageContext& ctx) {
   const auto& plan = ctx.plan();
-  const auto segs = stages::plan_segments(stages::segment_options(ctx.shot()));
+  const auto segs = segment_plan(ctx.shot());
   FrameBatch out;
   out.batch = batch;
   out.batches = plan.batches();

@@ -37,7 +37,8 @@ GenerationPlan ProceduralRenderer::plan(const configs::Shot& shot) const {
   p.fps = configs::Rational{shot.motion.generation_fps > 0 ? shot.motion.generation_fps : 8, 1};
   p.frames = generation_frames(shot, p.fps);
   p.keyframes = std::max<int>(1, static_cast<int>(shot.keyframes.size()));
-  const int64_t per_segment = std::max(1, shot.motion.num_frames);
+  const int64_t per_segment =
+      std::max(1, shot.motion.num_frames > 0 ? shot.motion.num_frames : configs::Motion::kBuiltinSegmentFrames);
   p.segments = static_cast<int>((p.frames + per_segment - 1) / per_segment);
   p.batch_frames = std::max(1, shot.motion.decode_chunk);
   return p;
@@ -81,7 +82,8 @@ KeyframeLatents ProceduralRenderer::keyframes(Conditioning cond, StageContext& c
 SegmentLatents ProceduralRenderer::temporal(const KeyframeLatents& kf, int segment, const SegmentLatents*,
                                             StageContext& ctx) {
   const auto& plan = ctx.plan();
-  const int64_t per = std::max(1, ctx.shot().motion.num_frames);
+  const int64_t per = std::max(1, ctx.shot().motion.num_frames > 0 ? ctx.shot().motion.num_frames
+                                                                    : configs::Motion::kBuiltinSegmentFrames);
   SegmentLatents seg;
   seg.header = kf.job.header;
   seg.segment = segment;

@@ -166,11 +166,11 @@ int64_t generation_frame_of(int64_t output_frame, int num, int den, double gener
   return static_cast<int64_t>(std::llround(static_cast<long double>(output_frame) * generation_fps * den / num));
 }
 
-SegmentPlanOptions segment_options(const configs::Shot& shot) {
+SegmentPlanOptions segment_options(const configs::Shot& shot, int model_frames) {
   SegmentPlanOptions o;
   const auto& m = shot.motion;
   o.total_frames = generation_frames(shot.frames, shot.fps.num, shot.fps.den, m.generation_fps);
-  o.num_frames = m.num_frames;
+  o.num_frames = m.num_frames > 0 ? m.num_frames : model_frames;
   o.overlap = m.overlap;
   o.transition_frames = m.transition_frames;
   o.continuity = m.continuity;

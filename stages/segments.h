@@ -96,7 +96,8 @@ int64_t generation_frame_of(int64_t output_frame, int output_fps_num, int output
 // Plan options from a resolved shot: frames = duration × motion.generation_fps, keyframe positions
 // converted to generation frames, num_frames / overlap / transition_frames / continuity from motion.
 // Two keyframes that land on the same generation frame are an error naming them.
-SegmentPlanOptions segment_options(const configs::Shot& shot);
+// `model_frames` is the temporal model's own segment length, used when motion.num_frames is 0.
+SegmentPlanOptions segment_options(const configs::Shot& shot, int model_frames = 14);
 
 // The seed of segment `index` of a shot: derive_seed(shot_seed, SeedStream::SegmentLatents, index)
 // (docs/seeds.md). Every random draw of that segment comes from one generator with this seed.

@@ -18,6 +18,8 @@
 #include <map>
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "configs/shot.h"
 #include "core/error.h"
 #include "models/rng.h"
@@ -322,7 +324,27 @@ TEST(VideoRender, VerticalExamplePlansAsDocumented) {
   EXPECT_EQ(plan.frames, 42);  // 6 s × 7 fps
   // Keyframe 1 at 3.5 s = generation frame round(24.5) = 25. F 25, o 3, t 6: segment 0 [0, 25) ends before
   // 25 + 6, so segment 1 is chained at min(22, 25 − 3) = 22; keyframe 1's segment at 25 reaches the end.
-  EXPECT_EQ(plan.segments, 3);
+  EXPECT_EQ(plan.segments, 3);  // (the example leaves motion.num_frames to the model: SVD-XT's config says 25)
+  EXPECT_EQ(shot.motion.num_frames, 0);
+  // A model with another trained length plans with it. 16 frames: segment 0 [0, 16) ends before 25 + 6, so
+  // chain at min(13, 22) = 13, which ends at 29 < 31: chain at min(26, 22) = 22; keyframe 1's segment at 25 ends
+  // at 41 < 42: chain at min(38, 42 − 3) = 38. Five segments.
+  const auto unet_json = dir / "models/stable-video-diffusion-img2vid-xt/unet/config.json";
+  auto with_frames = [&](int n) {
+    auto cfg = nlohmann::json::parse(std::ifstream(unet_json));
+    cfg["num_frames"] = n;
+    std::ofstream(unet_json) << cfg.dump();
+    return pipeline::DiffusionRenderer(std::make_shared<pipeline::ModelCache>()).plan(shot);
+  };
+  EXPECT_EQ(with_frames(16).segments, 5);
+  // SVD's 14 cannot hold this shot's overlap 3 + transition 6 windows: a clear error at plan time.
+  try {
+    with_frames(14);
+    FAIL() << "expected an error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("motion.num_frames 14 is too short for overlap 3 and transition_frames 6"),
+              std::string::npos) << e.what();
+  }
 }
 
 TEST(VideoRender, WrongTemporalModelIsAClearError) {
