@@ -44,34 +44,36 @@ static io::SingleFileOverrides single_file_overrides(const configs::ModelRef& re
   return o;
 }
 
+template <typename Model, typename Load>
+std::shared_ptr<Model> ModelCache::resident(std::map<std::string, std::shared_ptr<Model>>& models,
+                                            const std::string& key, const c10::Device& device, Load&& load) {
+  std::lock_guard<std::mutex> g(mutex_);
+  auto it = models.find(key);
+  if (it != models.end()) return it->second;
+  auto m = std::make_shared<Model>(load());
+  m->to(device);
+  models[key] = m;
+  locks_[m.get()] = std::make_unique<std::mutex>();
+  return m;
+}
+
 std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, const c10::Device& device,
                                                 const std::optional<configs::ModelRef>& vae) {
   const fs::path& path = model.path;
   std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
   if (!fs::is_directory(path)) key += "\n" + model.to_json();  // the same file with other settings is another model
   if (vae) key += "\nvae " + fs::weakly_canonical(vae->path).string();  // another VAE is another model
-  std::lock_guard<std::mutex> g(mutex_);
-  auto it = sd_.find(key);
-  if (it != sd_.end()) return it->second;
-  auto m = std::make_shared<stages::SDModel>(fs::is_directory(path) ? stages::load_sd_pipeline(path)
-                                                                    : stages::load_sd_single_file(path, single_file_overrides(model)));
-  if (vae) stages::replace_vae(*m, vae->path);
-  m->to(device);
-  sd_[key] = m;
-  locks_[m.get()] = std::make_unique<std::mutex>();
-  return m;
+  return resident(sd_, key, device, [&] {
+    auto m = fs::is_directory(path) ? stages::load_sd_pipeline(path)
+                                    : stages::load_sd_single_file(path, single_file_overrides(model));
+    if (vae) stages::replace_vae(m, vae->path);
+    return m;
+  });
 }
 
 std::shared_ptr<stages::SVDModel> ModelCache::svd(const fs::path& path, const c10::Device& device) {
   const std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
-  std::lock_guard<std::mutex> g(mutex_);
-  auto it = svd_.find(key);
-  if (it != svd_.end()) return it->second;
-  auto m = std::make_shared<stages::SVDModel>(stages::load_svd_pipeline(path));
-  m->to(device);
-  svd_[key] = m;
-  locks_[m.get()] = std::make_unique<std::mutex>();
-  return m;
+  return resident(svd_, key, device, [&] { return stages::load_svd_pipeline(path); });
 }
 
 std::mutex& ModelCache::lock_for(const void* m) {
@@ -137,15 +139,7 @@ VideoModelInfo video_model_info(const configs::ModelRef& ref) {
     throw UnsupportedError("temporal model '" + ref.spec +
                            "': single-file video checkpoints are not supported; name a diffusers "
                            "StableVideoDiffusionPipeline folder (SVD, SVD-XT)");
-  auto idx = io::read_pipeline_index(ref.path);  // clear errors for folders without model_index.json
-  if (idx.pipeline_class != "StableVideoDiffusionPipeline")
-    throw ModelLoadError((ref.path / "model_index.json").string(), "",
-                         "pipeline class '" + idx.pipeline_class +
-                             "' is not an image-to-video model: models.temporal needs a "
-                             "StableVideoDiffusionPipeline folder (SVD, SVD-XT)");
-  for (const char* c : {"unet", "vae"})
-    if (!idx.has(c))
-      throw ModelLoadError((ref.path / "model_index.json").string(), "", std::string("pipeline has no component '") + c + "'");
+  const auto idx = stages::read_svd_pipeline_index(ref.path);  // the loader's checks, before any weights
   auto ucfg = io::read_json(idx.component_dir("unet") / "config.json");
   auto vcfg = io::read_json(idx.component_dir("vae") / "config.json");
   const auto vae_levels = vcfg.contains("block_out_channels") ? vcfg["block_out_channels"].size() : size_t{4};
@@ -428,7 +422,9 @@ FrameBatch DiffusionRenderer::decode(const ShotLatents& latents, int batch, Stag
 // Frames [batch · batch_frames, …) blended from the segments' decoded frames per the plan.
 FrameBatch DiffusionRenderer::decode_segments(const ShotLatents& latents, int batch, StageContext& ctx) {
   const auto& plan = ctx.plan();
-  const auto segs = segment_plan(ctx.shot());
+  // The segment length is what the temporal stage generated (no model configs read per batch).
+  const int model_frames = static_cast<int>(latents.segments.at(0).extra.at("frames").size(0));
+  const auto segs = stages::plan_segments(stages::segment_options(ctx.shot(), model_frames));
   FrameBatch out;
   out.batch = batch;
   out.batches = plan.batches();

@@ -52,6 +52,11 @@ public:
   std::mutex& lock_for(const void* model);
 
 private:
+  // models[key], loaded by load() and moved to `device` on first use (defined in the .cpp).
+  template <typename Model, typename Load>
+  std::shared_ptr<Model> resident(std::map<std::string, std::shared_ptr<Model>>& models, const std::string& key,
+                                  const c10::Device& device, Load&& load);
+
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<stages::SDModel>> sd_;
   std::map<std::string, std::shared_ptr<stages::SVDModel>> svd_;

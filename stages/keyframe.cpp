@@ -67,14 +67,6 @@ SDModel load_sd_components(const SDComponentPaths& p, const std::string& source)
 }
 
 SDModel load_sd_pipeline(const fs::path& root) {
-  if (!fs::is_directory(root)) throw ModelLoadError(root.string(), "", "not a folder");
-  if (!fs::exists(root / "model_index.json")) {
-    if (fs::exists(root / "config.json"))
-      throw ModelLoadError(root.string(), "",
-                           "this is a single model component (config.json), not a diffusers pipeline folder: name the "
-                           "folder that holds model_index.json");
-    throw ModelLoadError(root.string(), "", "not a diffusion model folder (no model_index.json)");
-  }
   auto idx = io::read_pipeline_index(root);
   const std::string& cls = idx.pipeline_class;
   const bool xl = cls.find("StableDiffusionXL") != std::string::npos;

@@ -52,15 +52,7 @@ SVDModel load_svd_components(const SVDComponentPaths& p, const std::string& sour
   return m;
 }
 
-SVDModel load_svd_pipeline(const fs::path& root) {
-  if (!fs::is_directory(root)) throw ModelLoadError(root.string(), "", "not a folder");
-  if (!fs::exists(root / "model_index.json")) {
-    if (fs::exists(root / "config.json"))
-      throw ModelLoadError(root.string(), "",
-                           "this is a single model component (config.json), not a diffusers pipeline folder: name the "
-                           "folder that holds model_index.json");
-    throw ModelLoadError(root.string(), "", "not a diffusion model folder (no model_index.json)");
-  }
+io::PipelineIndex read_svd_pipeline_index(const fs::path& root) {
   auto idx = io::read_pipeline_index(root);
   const std::string index_file = (root / "model_index.json").string();
   if (idx.pipeline_class != "StableVideoDiffusionPipeline")
@@ -80,6 +72,11 @@ SVDModel load_svd_pipeline(const fs::path& root) {
       throw ModelLoadError(index_file, "",
                            fmt::format("component '{}' is a {}; the temporal stage needs a {}", name, got, cls));
   }
+  return idx;
+}
+
+SVDModel load_svd_pipeline(const fs::path& root) {
+  const auto idx = read_svd_pipeline_index(root);
   SVDComponentPaths p;
   p.image_encoder = idx.component_dir("image_encoder");
   p.unet = idx.component_dir("unet");

@@ -23,6 +23,7 @@
 #include "models/autoencoder_kl_temporal_decoder.h"
 #include "models/clip_image_preprocess.h"
 #include "models/clip_vision_model.h"
+#include "models/io/diffusers_folder.h"
 #include "models/schedulers/scheduler.h"
 #include "models/unet_spatio_temporal_condition.h"
 
@@ -53,6 +54,9 @@ struct SVDComponentPaths {
 // pipeline folder, a pipeline class that is not image-to-video (e.g. a Stable Diffusion text-to-image
 // folder), a missing component — each naming the folder and what was found.
 SVDModel load_svd_pipeline(const std::filesystem::path& root);
+// The checks load_svd_pipeline makes before reading any weights: model_index.json present, pipeline
+// class StableVideoDiffusionPipeline, every component there with the class the stage needs.
+io::PipelineIndex read_svd_pipeline_index(const std::filesystem::path& root);
 // Loads from explicit component folders (e.g. the fixtures' components.json layout). `feature_extractor`
 // is a folder with preprocessor_config.json; empty → CLIP's default mean/std at 224.
 SVDModel load_svd_components(const SVDComponentPaths& paths, const std::string& source);

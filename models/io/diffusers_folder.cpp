@@ -93,9 +93,15 @@ fs::path PipelineIndex::component_dir(const std::string& component) const {
 }
 
 PipelineIndex read_pipeline_index(const fs::path& root) {
+  if (!fs::is_directory(root)) throw ModelLoadError(root.string(), "", "not a folder");
   auto file = root / "model_index.json";
-  if (!fs::exists(file))
-    throw ModelLoadError(root.string(), "", "not a diffusers pipeline folder (no model_index.json)");
+  if (!fs::exists(file)) {
+    if (fs::exists(root / "config.json"))
+      throw ModelLoadError(root.string(), "",
+                           "this is a single model component (config.json, no model_index.json), not a diffusers pipeline "
+                           "folder: name the folder that holds model_index.json");
+    throw ModelLoadError(root.string(), "", "not a diffusion model folder (no model_index.json)");
+  }
   auto j = read_json(file);
   PipelineIndex idx;
   idx.root = root;

@@ -31,6 +31,8 @@ struct PipelineIndex {
   bool has(const std::string& component) const { return components.count(component) > 0; }
   std::filesystem::path component_dir(const std::string& component) const;  // throws if absent
 };
+// Reads root/model_index.json. Errors name what `root` is instead: not a folder, a single component
+// folder (config.json), or no model at all.
 PipelineIndex read_pipeline_index(const std::filesystem::path& root);
 
 // Every tensor of a component (all shards), as zero-copy views, legacy names normalized. A tensor stored

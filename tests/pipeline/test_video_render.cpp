@@ -314,7 +314,9 @@ TEST(VideoRender, VerticalExamplePlansAsDocumented) {
                "vae": ["diffusers", "AutoencoderKL"]})");
   stand_in("stable-video-diffusion-img2vid-xt", "svd_xt",
            R"({"_class_name": "StableVideoDiffusionPipeline", "unet": ["diffusers", "UNetSpatioTemporalConditionModel"],
-               "vae": ["diffusers", "AutoencoderKLTemporalDecoder"]})");
+               "vae": ["diffusers", "AutoencoderKLTemporalDecoder"],
+               "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+               "scheduler": ["diffusers", "EulerDiscreteScheduler"]})");
   auto list = configs::load_shots({dir / "examples" / "vertical-svd.yaml"}, {.out_root = dir / "renders"});
   const auto& shot = list.shots.at(0);
   EXPECT_EQ(pipeline::keyframe_raster(shot), std::make_pair(512, 896));
