@@ -16,6 +16,8 @@ using detail::format_number;
 
 std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
 
+std::string negative_text(const std::optional<std::string>& s) { return s ? quoted(*s) : "~  # none"; }
+
 std::string pct(double f) { return format_number(std::round(f * 1000) / 10) + "%"; }
 
 std::string aspect(int w, int h) {
@@ -173,13 +175,13 @@ std::string format_shot(const Shot& s) {
   o << "frames: " << s.frames << "  # " << format_number(std::round(s.duration * 1000) / 1000) << "s\n";
   o << "seed: " << s.seed << (s.seed == default_seed(s.id) ? "  # derived from the id" : "") << "\n";
   o << "prompt: " << quoted(s.prompt) << "\n";
-  o << "negative_prompt: " << quoted(s.negative_prompt) << "\n";
+  o << "negative_prompt: " << negative_text(s.negative_prompt) << "\n";
   if (!s.title.empty()) o << "title: " << quoted(s.title) << "\n";
   o << "keyframes:\n";
   for (const auto& k : s.keyframes) {
     o << "  - at: " << format_number(std::round(k.at_seconds * 1000) / 1000) << "s  # frame " << k.frame << "\n";
     o << "    prompt: " << quoted(k.prompt) << "\n";
-    o << "    negative_prompt: " << quoted(k.negative_prompt) << "\n";
+    o << "    negative_prompt: " << negative_text(k.negative_prompt) << "\n";
     if (k.image) {
       o << "    image: " << k.image->string() << "\n";
       o << "    strength: " << format_number(k.strength) << "\n";

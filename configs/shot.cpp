@@ -418,6 +418,13 @@ struct Resolved {
   bool ok_output = false;
 };
 
+// `negative_prompt: ~` (or nothing after the colon) is "no negative prompt", which a keyframe can use to
+// drop the shot's; "" is the empty text. They differ for SDXL models (see Keyframe::negative_prompt).
+std::optional<std::string> read_negative_prompt(Reader& r, const YAML::Node& node, const std::string& path) {
+  if (node.IsNull()) return std::nullopt;
+  return r.text(node, path);
+}
+
 void read_keyframes(Context& c, const Layers& L, const YAML::Node& shot_node, const std::string& prefix, Shot& s,
                     bool length_ok) {
   Reader& r = c.r;
@@ -475,7 +482,7 @@ void read_keyframes(Context& c, const Layers& L, const YAML::Node& shot_node, co
       if (auto t = r.text(item["prompt"], ip + ".prompt")) k.prompt = *t;
     if (k.prompt.empty()) k.prompt = s.prompt;
     if (item["negative_prompt"]) {
-      if (auto t = r.text(item["negative_prompt"], ip + ".negative_prompt")) k.negative_prompt = *t;
+      k.negative_prompt = read_negative_prompt(r, item["negative_prompt"], ip + ".negative_prompt");
     } else {
       k.negative_prompt = s.negative_prompt;
     }
@@ -773,7 +780,7 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
   if (const Found f = L.get("prompt"))
     if (auto t = r.text(f.node, f.path)) s.prompt = *t;
   if (const Found f = L.get("negative_prompt"))
-    if (auto t = r.text(f.node, f.path)) s.negative_prompt = *t;
+    s.negative_prompt = read_negative_prompt(r, f.node, f.path);
   if (const Found f = L.get("title"))
     if (auto t = r.text(f.node, f.path)) s.title = *t;
 

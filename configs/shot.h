@@ -55,7 +55,9 @@ struct Keyframe {
   int64_t frame = 0;        // output frame index at the shot's fps where this keyframe sits
   double at_seconds = 0;    // the same position in seconds
   std::string prompt;       // defaults to the shot prompt
-  std::string negative_prompt;
+  // Defaults to the shot's. Unset and "" differ for SDXL (as in diffusers): no negative prompt gives zero
+  // embeddings when the model's force_zeros_for_empty_prompt is set, "" encodes the empty text.
+  std::optional<std::string> negative_prompt;
   std::optional<std::filesystem::path> image;  // init image (img2img), absolute
   double strength = 0.75;   // img2img strength (only with image)
   int line = 0;             // source line, for messages
@@ -100,7 +102,8 @@ struct Shot {
   int64_t frames = 0;                 // output frame count
   double duration = 0;                // seconds = frames / fps
   uint64_t seed = 0;
-  std::string prompt, negative_prompt;
+  std::string prompt;
+  std::optional<std::string> negative_prompt;  // unset ≠ "" (see Keyframe)
   std::vector<Keyframe> keyframes;    // at least one; the first at frame 0
   Sampler sampler;
   Motion motion;

@@ -113,11 +113,11 @@ std::string Shot::to_json() const {
   j["duration"] = duration;
   j["seed"] = seed;
   j["prompt"] = prompt;
-  j["negative_prompt"] = negative_prompt;
+  j["negative_prompt"] = negative_prompt ? Json(*negative_prompt) : Json(nullptr);
   Json kfs = Json::array();
   for (const auto& k : keyframes) {
     Json kj{
-        {"frame", k.frame}, {"at_seconds", k.at_seconds}, {"prompt", k.prompt}, {"negative_prompt", k.negative_prompt}};
+        {"frame", k.frame}, {"at_seconds", k.at_seconds}, {"prompt", k.prompt}, {"negative_prompt", k.negative_prompt ? Json(*k.negative_prompt) : Json(nullptr)}};
     if (k.image) {
       kj["image"] = k.image->string();
       kj["strength"] = k.strength;

@@ -218,7 +218,7 @@ static stages::KeyframeRequest keyframe_request(const configs::Shot& shot, int k
   const auto& kf = shot.keyframes.at(static_cast<size_t>(k));
   stages::KeyframeRequest r;
   r.prompt = kf.prompt.empty() ? shot.prompt : kf.prompt;
-  r.negative_prompt = kf.negative_prompt.empty() ? shot.negative_prompt : kf.negative_prompt;
+  r.negative_prompt = kf.negative_prompt ? kf.negative_prompt : shot.negative_prompt;
   r.width = w;
   r.height = h;
   r.steps = shot.sampler.steps;

@@ -175,14 +175,15 @@ PromptEmbeds encode_prompt(SDModel& m, const std::string& prompt, int clip_skip)
 }
 
 // diffusers encodes the negative prompt without clip-skip (SD) and always from the penultimate layer (SDXL).
-static PromptEmbeds encode_negative(SDModel& m, const std::string& negative, const PromptEmbeds& pos) {
+static PromptEmbeds encode_negative(SDModel& m, const std::optional<std::string>& negative,
+                                   const PromptEmbeds& pos) {
   if (m.family == SDFamily::SDXL) {
-    if (negative.empty() && m.force_zeros_for_empty_prompt)
+    if (!negative && m.force_zeros_for_empty_prompt)
       return {torch::zeros_like(pos.embeds), torch::zeros_like(pos.pooled)};
-    return encode_prompt(m, negative, 1);
+    return encode_prompt(m, negative.value_or(""), 1);
   }
   const auto dev = m.device();
-  auto ids = ids_tensor(*m.tokenizer, negative, pos.embeds.size(1), dev);
+  auto ids = ids_tensor(*m.tokenizer, negative.value_or(""), pos.embeds.size(1), dev);
   return {m.text_encoder->forward(ids).last_hidden_state, {}};
 }
 

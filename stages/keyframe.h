@@ -70,7 +70,11 @@ SDModel load_sd_model(const std::filesystem::path& path);
 std::filesystem::path model_data_dir();
 
 struct KeyframeRequest {
-  std::string prompt, negative_prompt;
+  std::string prompt;
+  // Unset: no negative prompt. SD encodes "" for it; SDXL zeros the unconditional embeddings when the
+  // model_index.json says force_zeros_for_empty_prompt (diffusers: `negative_prompt is None`), and encodes ""
+  // otherwise. An explicit "" is always encoded.
+  std::optional<std::string> negative_prompt;
   int64_t width = 512, height = 512;
   int steps = 25;
   double guidance = 7.5;

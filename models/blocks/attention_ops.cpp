@@ -31,12 +31,25 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const double scale = opt.scale.value_or(1.0 / std::sqrt(static_cast<double>(D)));
 #if TORCH_VERSION_MAJOR >= 2
   if (!opt.force_chunked && !opt.upcast) {
-    std::optional<at::Tensor> m = mask;
+    // SDPA wants a boolean mask or one of the query's dtype. Only a defined tensor is passed to its
+    // optional mask argument: c10::optional is not std::optional before LibTorch 2.4, and `{}` is
+    // "no mask" in every 2.x.
+    at::Tensor m;
+    if (mask) m = mask->to(q.scalar_type());
     if (opt.causal) {
       auto cm = causal_mask(Lq, Lk, 0, q.options());
-      m = m ? (*m + cm) : cm;
+      m = m.defined() ? m + cm : cm;
     }
-    return at::scaled_dot_product_attention(q, k, v, m, 0.0, false, scale);
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 1
+    // `scale` is an argument from 2.1 on.
+    if (m.defined()) return at::scaled_dot_product_attention(q, k, v, m, 0.0, false, scale);
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale);
+#else
+    // 2.0 always scales by head_dim^-0.5: fold the requested scale into q.
+    const auto qs = q * (scale * std::sqrt(static_cast<double>(D)));
+    if (m.defined()) return at::scaled_dot_product_attention(qs, k, v, m, 0.0, false);
+    return at::scaled_dot_product_attention(qs, k, v, {}, 0.0, false);
+#endif
   }
 #endif
   const bool up = opt.upcast && q.scalar_type() != torch::kFloat;

@@ -250,6 +250,45 @@ keyframes:
   EXPECT_NEAR(s.keyframes[2].at_seconds, 60 / (30000.0 / 1001), 1e-12);
 }
 
+TEST(Shot, NegativePromptUnsetEmptyAndDropped) {
+  // Unset and "" differ (SDXL zeros the unconditional embeddings only for "none"); a keyframe inherits the
+  // shot's unless it sets its own, and `~` drops it.
+  const fs::path dir = test::scratch_dir("shot_negative");
+  write_file(dir / "a.yaml", R"(id: a
+preset: hd
+duration: 3s
+prompt: start
+keyframes:
+  - prompt: zero
+  - at: 1s
+    negative_prompt: ""
+)");
+  write_file(dir / "b.yaml", R"(id: b
+preset: hd
+duration: 3s
+prompt: start
+negative_prompt: blurry
+keyframes:
+  - prompt: zero
+  - at: 1s
+    negative_prompt: ~
+  - at: 2s
+    negative_prompt:
+)");
+  const auto list = load_shots({dir / "a.yaml", dir / "b.yaml"}, options_with_root(dir / "out"));
+  const Shot& a = list.shots[0];
+  EXPECT_FALSE(a.negative_prompt.has_value());
+  EXPECT_FALSE(a.keyframes[0].negative_prompt.has_value());
+  EXPECT_EQ(a.keyframes[1].negative_prompt, std::optional<std::string>(""));
+  const auto j = nlohmann::json::parse(a.to_json());
+  EXPECT_TRUE(j["negative_prompt"].is_null());
+  EXPECT_EQ(j["keyframes"][1]["negative_prompt"], "");
+  const Shot& b = list.shots[1];
+  EXPECT_EQ(b.keyframes[0].negative_prompt, std::optional<std::string>("blurry"));
+  EXPECT_FALSE(b.keyframes[1].negative_prompt.has_value());
+  EXPECT_FALSE(b.keyframes[2].negative_prompt.has_value());
+}
+
 TEST(Shot, SymlinkOutOfTheOutputRootIsRefused) {
   const fs::path dir = test::scratch_dir("shot_symlink");
   fs::create_directories(dir / "out");

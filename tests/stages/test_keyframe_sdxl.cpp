@@ -12,9 +12,9 @@
 //   prompt_embeds = cat(text_encoder(ids_1).hidden_states[-2], text_encoder_2(ids_2).hidden_states[-2], -1)
 //   pooled        = text_encoder_2(ids_2).text_embeds
 //   add_time_ids  = [orig_h, orig_w, crop_top, crop_left, target_h, target_w] = [H, W, 0, 0, H, W]
-//   negative: zeros (embeds and pooled) when no negative prompt is given and the pipeline's
-//   force_zeros_for_empty_prompt is true (clipgen's empty negative prompt = diffusers' None), else the
-//   same encoding of the negative prompt (always from the penultimate layer, clip-skip or not).
+//   negative: zeros (embeds and pooled) when no negative prompt is set (unset = diffusers' None) and the
+//   pipeline's force_zeros_for_empty_prompt is true, else the encoding of the negative prompt ("" when
+//   unset), always from the penultimate layer, clip-skip or not.
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -27,6 +27,7 @@
 #include "models/io/safetensors.h"
 #include "stages/keyframe.h"
 #include "tests/test_util.h"
+#include "tests/tiny_pipelines.h"
 
 using namespace clipgen;
 namespace fs = std::filesystem;
@@ -36,48 +37,8 @@ namespace {
 
 json read_json(const fs::path& p) { return json::parse(std::ifstream(p)); }
 
-constexpr int64_t kVocab = 49408;
-
-// Writes a text encoder folder: the fixture's config and weights, vocabulary widened to kVocab.
-void widened_text_encoder(const fs::path& src, const fs::path& dst, uint64_t seed) {
-  fs::create_directories(dst);
-  auto cfg = read_json(src / "config.json");
-  cfg["vocab_size"] = kVocab;
-  std::ofstream(dst / "config.json") << cfg.dump(2);
-  auto t = io::load_safetensors(src / "model.safetensors");
-  const std::string key = "text_model.embeddings.token_embedding.weight";
-  auto emb = t.at(key);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto extra =
-      torch::randn({kVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() + emb.mean().item<double>();
-  t[key] = torch::cat({emb, extra}).contiguous();
-  io::save_safetensors(dst / "model.safetensors", t);
-}
-
 fs::path tiny_sdxl(const std::string& name, bool force_zeros = true) {
-  auto dir = test::scratch_dir(name);
-  auto comp = test::fixture_dir("single_file/components");
-  widened_text_encoder(comp / "text_encoder_sdxl", dir / "text_encoder", 101);
-  widened_text_encoder(comp / "text_encoder_2_sdxl", dir / "text_encoder_2", 102);
-  fs::create_directory_symlink(test::fixture_dir("unet2d/sdxl"), dir / "unet");
-  fs::create_directory_symlink(test::fixture_dir("vae/autoencoder_kl"), dir / "vae");
-  fs::create_directory_symlink(test::fixture_dir("clip_tokenizer/tokenizer_sd1"), dir / "tokenizer");
-  fs::create_directory_symlink(test::fixture_dir("clip_tokenizer/tokenizer_sd2"), dir / "tokenizer_2");
-  fs::create_directories(dir / "scheduler");
-  fs::copy_file(test::fixture_dir("schedulers/euler/scheduler_config.json"),
-                dir / "scheduler" / "scheduler_config.json");
-  json idx = {{"_class_name", "StableDiffusionXLPipeline"},
-              {"_diffusers_version", "0.27.2"},
-              {"force_zeros_for_empty_prompt", force_zeros},
-              {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
-              {"text_encoder", {"transformers", "CLIPTextModel"}},
-              {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
-              {"tokenizer", {"transformers", "CLIPTokenizer"}},
-              {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
-              {"unet", {"diffusers", "UNet2DConditionModel"}},
-              {"vae", {"diffusers", "AutoencoderKL"}}};
-  std::ofstream(dir / "model_index.json") << idx.dump(2);
-  return dir;
+  return test::tiny_sdxl(test::scratch_dir(name), force_zeros);
 }
 
 // The components, loaded by the model classes directly from the folder.
@@ -167,7 +128,7 @@ TEST(KeyframeSDXL, GeneratesAsTheModelClassesDoWrittenOut) {
 
   // Conditioning.
   auto [pos, pos_pooled] = d.encode(r.prompt);
-  auto [neg, neg_pooled] = d.encode(r.negative_prompt);
+  auto [neg, neg_pooled] = d.encode(*r.negative_prompt);
   EXPECT_EQ(pos.sizes(), (std::vector<int64_t>{1, 77, 64}));
   EXPECT_EQ(pos_pooled.sizes(), (std::vector<int64_t>{1, 16}));
   ASSERT_TRUE(tr.count("prompt_embeds") && tr.count("negative_prompt_embeds"));
@@ -215,15 +176,16 @@ TEST(KeyframeSDXL, GeneratesAsTheModelClassesDoWrittenOut) {
   EXPECT_LE(max_abs(got.image - image), 1e-5);
 }
 
-TEST(KeyframeSDXL, EmptyNegativePromptIsZerosWhenForced) {
+TEST(KeyframeSDXL, NoNegativePromptIsZerosWhenForced) {
+  // diffusers: zero_out_negative_prompt = negative_prompt is None and force_zeros_for_empty_prompt.
   c10::InferenceMode guard;
   auto r = request();
-  r.negative_prompt = "";
+  r.negative_prompt.reset();
   r.steps = 1;
+  auto forced = tiny_sdxl("keyframe_sdxl_zeros", true);
   {
-    auto dir = tiny_sdxl("keyframe_sdxl_zeros", true);
-    auto m = stages::load_sd_pipeline(dir);
-    Direct d(dir);
+    auto m = stages::load_sd_pipeline(forced);
+    Direct d(forced);
     Trace tr;
     run(m, r, tr);
     EXPECT_EQ(max_abs(tr["negative_prompt_embeds"]), 0.0);
@@ -236,7 +198,19 @@ TEST(KeyframeSDXL, EmptyNegativePromptIsZerosWhenForced) {
     EXPECT_LE(max_abs(tr["unet_output_0"] - out), tol(out));
   }
   {
-    // force_zeros_for_empty_prompt false (model_index.json): the empty prompt is encoded like any other.
+    // An explicit "" is a prompt like any other, even when the model forces zeros for none.
+    auto m = stages::load_sd_pipeline(forced);
+    Direct d(forced);
+    r.negative_prompt = "";
+    Trace tr;
+    run(m, r, tr);
+    auto [empty, empty_pooled] = d.encode("");
+    EXPECT_GT(max_abs(empty), 0.1);
+    EXPECT_LE(max_abs(tr["negative_prompt_embeds"] - empty), tol(empty));
+    r.negative_prompt.reset();
+  }
+  {
+    // force_zeros_for_empty_prompt false (model_index.json): no negative prompt encodes "".
     auto dir = tiny_sdxl("keyframe_sdxl_nozeros", false);
     auto m = stages::load_sd_pipeline(dir);
     EXPECT_FALSE(m.force_zeros_for_empty_prompt);
@@ -244,7 +218,6 @@ TEST(KeyframeSDXL, EmptyNegativePromptIsZerosWhenForced) {
     Trace tr;
     run(m, r, tr);
     auto [empty, empty_pooled] = d.encode("");
-    EXPECT_GT(max_abs(empty), 0.1);
     EXPECT_LE(max_abs(tr["negative_prompt_embeds"] - empty), tol(empty));
   }
 }
@@ -263,8 +236,60 @@ TEST(KeyframeSDXL, ClipSkipMovesThePromptNotTheNegative) {
   run(m, r, tr);
   auto [pos3, p3] = d.encode(r.prompt, 3);
   auto [pos2, p2] = d.encode(r.prompt, 2);
-  auto [neg, np] = d.encode(r.negative_prompt, 2);
+  auto [neg, np] = d.encode(*r.negative_prompt, 2);
   EXPECT_LE(max_abs(tr["prompt_embeds"] - pos3), tol(pos3));
   EXPECT_GT(max_abs(tr["prompt_embeds"] - pos2), 1e-3);
   EXPECT_LE(max_abs(tr["negative_prompt_embeds"] - neg), tol(neg));
+}
+
+TEST(KeyframeSDXL, Img2ImgAsDiffusersWritesIt) {
+  // StableDiffusionXLImg2ImgPipeline (base: requires_aesthetics_score false) written out: the same prompt
+  // conditioning and add_time_ids (H, W, 0, 0, H, W) as txt2img; int(steps · strength) steps from
+  // timesteps[steps − that]; init = vae.encode(image).sample(generator) · scaling (the generator's first
+  // draw), noise its second, latents = init + σ(t_start) · noise (Euler's add_noise).
+  c10::InferenceMode guard;
+  auto dir = tiny_sdxl("keyframe_sdxl_img2img");
+  auto m = stages::load_sd_pipeline(dir);
+  Direct d(dir);
+  auto r = request();
+  r.steps = 4;
+  r.strength = 0.5;
+  auto yy = torch::linspace(-1, 1, 48).view({1, 1, 48, 1}).expand({1, 1, 48, 64});
+  auto xx = torch::linspace(-1, 1, 64).view({1, 1, 1, 64}).expand({1, 1, 48, 64});
+  r.init_image = torch::cat({torch::sin(3 * xx) * 0.8, torch::cos(2 * yy) * 0.7, xx * yy * 0.9}, 1).contiguous();
+  Trace tr;
+  auto got = run(m, r, tr);
+
+  const auto acp =
+      io::load_safetensors(test::fixture_dir("schedulers/euler/steps_4/outputs.safetensors")).at("alphas_cumprod");
+  const std::vector<int64_t> ts = {751, 501, 251, 1};  // leading, steps_offset 1: (n−1−i)·(1000 // 4) + 1
+  std::vector<float> sig;
+  for (auto t : ts) {
+    const double a = acp[t].item<float>();
+    sig.push_back(static_cast<float>(std::sqrt((1 - a) / a)));
+  }
+  sig.push_back(0.f);
+  const size_t t_start = 2;  // 4 − int(4 · 0.5)
+  auto [pos, pos_pooled] = d.encode(r.prompt);
+  auto [neg, neg_pooled] = d.encode(*r.negative_prompt);
+  auto context = torch::cat({neg, pos});
+  auto pooled = torch::cat({neg_pooled, pos_pooled});
+  auto time_ids = torch::tensor({48.f, 64.f, 0.f, 0.f, 48.f, 64.f}).view({1, 6}).repeat({2, 1});
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
+  auto post = d.vae->encode(*r.init_image);
+  auto init = (post.mean + post.std * torch::randn(post.mean.sizes(), gen)) * d.vae->scaling_factor();
+  auto x = init + torch::randn(init.sizes(), gen) * sig[t_start];
+  for (size_t i = t_start; i < ts.size(); ++i) {
+    const std::string k = std::to_string(i - t_start);
+    ASSERT_TRUE(tr.count("unet_timestep_" + k)) << k;
+    EXPECT_EQ(std::llround(tr["unet_timestep_" + k].item<double>()), ts[i]);
+    auto in = torch::cat({x, x}) / std::sqrt(sig[i] * sig[i] + 1.f);
+    auto out = d.unet->forward(in, torch::tensor(static_cast<float>(ts[i])), context, pooled, time_ids);
+    auto parts = out.chunk(2);
+    x = x + (parts[0] + r.guidance * (parts[1] - parts[0])) * (sig[i + 1] - sig[i]);
+  }
+  EXPECT_FALSE(tr.count("unet_timestep_2"));  // only two steps ran
+  EXPECT_LE(max_abs(got.latents - x), tol(x));
+  auto image = (d.vae->decode(x / d.vae->scaling_factor()) / 2 + 0.5).clamp(0, 1);
+  EXPECT_LE(max_abs(got.image - image), 1e-5);
 }
