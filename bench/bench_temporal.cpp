@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "models/autoencoder_kl_temporal_decoder.h"
 #include "models/blocks/layers.h"
 #include "models/io/diffusers_folder.h"
@@ -55,17 +56,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// tests/data/manifests/svd_xt/<rel>, looked up from the working directory and the executable's folders upwards.
+// tests/data/manifests/svd_xt/<rel> (see bench::repo_file).
 std::string manifest(const std::string& rel) {
-  namespace fs = std::filesystem;
-  const fs::path want = fs::path("tests/data/manifests/svd_xt") / rel;
-  std::vector<fs::path> roots = {fs::current_path()};
-  std::error_code ec;
-  const auto exe = fs::read_symlink("/proc/self/exe", ec);
-  for (auto d = exe.parent_path(); !ec && !d.empty() && d != d.root_path(); d = d.parent_path()) roots.push_back(d);
-  for (const auto& r : roots)
-    if (fs::exists(r / want)) return (r / want).string();
-  return want.string();
+  return bench::repo_file("tests/data/manifests/svd_xt/" + rel).string();
 }
 
 int child_decoder(int threads, int64_t frames, int64_t chunk, int64_t h, int64_t w) {

@@ -5,7 +5,6 @@
 // --reps), GFLOP/s (2×MACs of Linear layers) and peak RSS. Never asserts.
 //
 // Usage: bench_text_encoder [--model l|h|bigg|all] [--batch N] [--reps N] [--threads N]
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/bench_util.h"
 #include "models/blocks/layers.h"
 #include "models/clip_text_model.h"
 #include "models/runtime.h"
@@ -24,22 +24,8 @@ using namespace clipgen;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-static double peak_rss_gib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0 / 1024.0;
-}
+using bench::peak_rss_gib;
 
-// The config from tests/data/manifests, found from the working directory or the executable's location.
-static fs::path find_config(const std::string& rel) {
-  std::vector<fs::path> roots = {fs::current_path()};
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  for (auto d = exe.parent_path(); !ec && !d.empty() && d != d.root_path(); d = d.parent_path()) roots.push_back(d);
-  for (const auto& r : roots)
-    if (fs::exists(r / rel)) return r / rel;
-  return rel;
-}
 
 template <class Model>
 static void run(const char* label, const fs::path& config, int64_t batch, int reps) {
@@ -96,11 +82,11 @@ int main(int argc, char** argv) {
   std::printf("torch %s | intra-op threads %d | inter-op threads %d | BLAS %s\n", info.torch_version.c_str(),
               info.intra_op_threads, info.inter_op_threads, info.blas_backend.c_str());
   if (model == "l" || model == "all")
-    run<CLIPTextModel>("CLIP-L (sd15/text_encoder)", find_config("tests/data/manifests/sd15/text_encoder/config.json"), batch, reps);
+    run<CLIPTextModel>("CLIP-L (sd15/text_encoder)", bench::repo_file("tests/data/manifests/sd15/text_encoder/config.json"), batch, reps);
   if (model == "h" || model == "all")
-    run<CLIPTextModel>("OpenCLIP-H (sd21/text_encoder)", find_config("tests/data/manifests/sd21/text_encoder/config.json"), batch, reps);
+    run<CLIPTextModel>("OpenCLIP-H (sd21/text_encoder)", bench::repo_file("tests/data/manifests/sd21/text_encoder/config.json"), batch, reps);
   if (model == "bigg" || model == "all")
     run<CLIPTextModelWithProjection>("OpenCLIP-bigG (sdxl text_encoder_2)",
-                                     find_config("tests/data/manifests/sdxl_base/text_encoder_2/config.json"), batch, reps);
+                                     bench::repo_file("tests/data/manifests/sdxl_base/text_encoder_2/config.json"), batch, reps);
   return 0;
 }

@@ -8,7 +8,6 @@
 //
 // Usage: bench_unet [--sizes 256,512] [--reps N] [--no-bf16] [--plain] [--config path/to/config.json]
 // --plain also times fp32 without oneDNN weight pre-packing (plain at::conv2d) for comparison.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "models/blocks/layers.h"
 #include "models/io/diffusers_folder.h"
 #include "models/runtime.h"
@@ -30,29 +30,14 @@
 
 using namespace clipgen;
 
-static double peak_rss_gib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0 / 1024.0;
-}
+using bench::peak_rss_gib;
 
-// The config from tests/data/manifests, found from the working directory or the executable's location.
-static std::string find_config(const std::string& rel) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> roots = {fs::current_path()};
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  for (auto d = exe.parent_path(); !ec && !d.empty() && d != d.root_path(); d = d.parent_path()) roots.push_back(d);
-  for (const auto& r : roots)
-    if (fs::exists(r / rel)) return (r / rel).string();
-  return rel;
-}
 
 int main(int argc, char** argv) {
   std::vector<int64_t> sizes = {256, 512};
   int reps = 2;
   bool bf16 = true, plain = false;
-  std::string config = find_config("tests/data/manifests/sd15/unet/config.json");
+  std::string config = bench::repo_file("tests/data/manifests/sd15/unet/config.json").string();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--sizes" && i + 1 < argc) {

@@ -3,7 +3,6 @@
 // Prints threads, BLAS backend, time, GFLOP/s (2×MACs of conv/linear/attention matmuls) and peak RSS.
 //
 // Usage: bench_vae [--sizes 256,512] [--batch N] [--reps N] [--no-bf16]
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -17,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "models/autoencoder_kl.h"
 #include "models/blocks/layers.h"
 #include "models/io/diffusers_folder.h"
@@ -24,30 +24,15 @@
 
 using namespace clipgen;
 
-static double peak_rss_gib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0 / 1024.0;
-}
+using bench::peak_rss_gib;
 
-// The config from tests/data/manifests, found from the working directory or the executable's location.
-static std::string find_config(const std::string& rel) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> roots = {fs::current_path()};
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  for (auto d = exe.parent_path(); !ec && !d.empty() && d != d.root_path(); d = d.parent_path()) roots.push_back(d);
-  for (const auto& r : roots)
-    if (fs::exists(r / rel)) return (r / rel).string();
-  return rel;
-}
 
 int main(int argc, char** argv) {
   std::vector<int64_t> sizes = {256, 512};
   int reps = 2;
   int64_t batch = 1;
   bool bf16 = true;
-  const std::string config = find_config("tests/data/manifests/sd15/vae/config.json");
+  const std::string config = bench::repo_file("tests/data/manifests/sd15/vae/config.json").string();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--sizes" && i + 1 < argc) {

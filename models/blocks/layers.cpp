@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <ATen/Context.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -51,16 +52,26 @@ at::Tensor Conv2dImpl::forward(const at::Tensor& x) {
   if (fast_ && x.device().is_cpu() && at::hasMKLDNN() && x.dim() == 4 &&
       (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && x.scalar_type() == weight.scalar_type() &&
       !at::GradMode::is_enabled()) {
-    if (!packed_.defined() || packed_ptr_ != weight.data_ptr() || packed_version_ != static_cast<int64_t>(weight._version())) {
-      packed_ = at::mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), {opt_.padding, opt_.padding},
-                                                 {opt_.stride, opt_.stride}, {1, 1}, 1);
-      packed_ptr_ = weight.data_ptr();
-      packed_version_ = static_cast<int64_t>(weight._version());
+    try {
+      if (!packed_.defined() || packed_ptr_ != weight.data_ptr() ||
+          packed_version_ != static_cast<int64_t>(weight._version())) {
+        packed_ = at::mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), {opt_.padding, opt_.padding},
+                                                   {opt_.stride, opt_.stride}, {1, 1}, 1);
+        packed_ptr_ = weight.data_ptr();
+        packed_version_ = static_cast<int64_t>(weight._version());
+      }
+      auto y = at::mkldnn_convolution(x.contiguous(), packed_, bias, {opt_.padding, opt_.padding},
+                                      {opt_.stride, opt_.stride}, {1, 1}, 1);
+      if (g_count) FlopCounter::add(2.0 * y.numel() * opt_.in_channels * opt_.kernel_size * opt_.kernel_size);
+      return y;
+    } catch (const c10::Error& e) {
+      // A LibTorch whose oneDNN entry points refuse a pre-packed weight (they are not public API and
+      // only 1.13 is tested on CPU): this layer falls back to at::conv2d, which gives the same numbers.
+      static std::atomic<bool> warned{false};
+      if (!warned.exchange(true))
+        spdlog::warn("pre-packed convolution unavailable ({}); using at::conv2d", e.what_without_backtrace());
+      set_fast(false);
     }
-    auto y = at::mkldnn_convolution(x.contiguous(), packed_, bias, {opt_.padding, opt_.padding},
-                                    {opt_.stride, opt_.stride}, {1, 1}, 1);
-    if (g_count) FlopCounter::add(2.0 * y.numel() * opt_.in_channels * opt_.kernel_size * opt_.kernel_size);
-    return y;
   }
   auto y = at::conv2d(x, weight, bias, {opt_.stride, opt_.stride}, {opt_.padding, opt_.padding});
   if (g_count) FlopCounter::add(2.0 * y.numel() * opt_.in_channels * opt_.kernel_size * opt_.kernel_size);

@@ -1,0 +1,34 @@
+// What every bench binary needs besides the model: where the repository's reference configs are, and
+// the process's peak memory.
+#pragma once
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace clipgen::bench {
+
+// Peak resident set of this process so far (getrusage ru_maxrss), in GiB.
+inline double peak_rss_gib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0 / 1024.0;
+}
+
+// `rel` (e.g. "tests/data/manifests/sd15/unet/config.json") looked up from the working directory, then
+// from the executable's folder upwards, so a bench runs from the build tree or the source tree alike.
+// Returns `rel` itself when nothing matches (the caller's read then names it).
+inline std::filesystem::path repo_file(const std::string& rel) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> roots = {fs::current_path()};
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  for (auto d = exe.parent_path(); !ec && !d.empty() && d != d.root_path(); d = d.parent_path()) roots.push_back(d);
+  for (const auto& r : roots)
+    if (fs::exists(r / rel)) return r / rel;
+  return rel;
+}
+
+}  // namespace clipgen::bench
