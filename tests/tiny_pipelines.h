@@ -11,9 +11,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "models/io/safetensors.h"
 #include "tests/test_util.h"
@@ -32,8 +31,8 @@ inline void widened_text_encoder(const std::filesystem::path& src, const std::fi
   const std::string key = "text_model.embeddings.token_embedding.weight";
   auto emb = t.at(key);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto extra = torch::randn({kClipVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() +
-               emb.mean().item<double>();
+  auto extra =
+      torch::randn({kClipVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() + emb.mean().item<double>();
   t[key] = torch::cat({emb, extra}).contiguous();
   io::save_safetensors(dst / "model.safetensors", t);
 }

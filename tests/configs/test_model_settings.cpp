@@ -21,12 +21,6 @@ namespace {
 
 using test::write_file;
 
-LoadOptions with_root(const fs::path& root) {
-  LoadOptions o;
-  o.out_root = root;
-  return o;
-}
-
 const char* kHead = "version: 1\nid: a\nduration: 1\nprompt: x\n";
 
 }  // namespace
@@ -46,7 +40,7 @@ TEST(ModelSettings, MappingFormReadsPathOriginalConfigAndSettings) {
       text_encoder: {heads: 4, activation: gelu, layers: 2}
       text_encoder_2: {heads: 4, activation: quick_gelu}
 )");
-  const auto shot = load_shots({dir / "shots/a.yaml"}, with_root(dir / "out")).shots.at(0);
+  const auto shot = load_shots({dir / "shots/a.yaml"}, LoadOptions{.out_root = dir / "out"}).shots.at(0);
   const ModelRef& m = shot.keyframe_model;
   EXPECT_EQ(m.kind, ModelRef::Kind::SingleFile);
   EXPECT_EQ(m.path, dir / "ckpt/tiny.safetensors");
@@ -94,7 +88,9 @@ TEST(ModelSettings, PlainFormIsUnchangedAndSettingsChangeTheResolvedShot) {
   write_file(dir / "map.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors}}\n");
   write_file(dir / "set.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors, settings: {unet: {heads: 4}}}}\n");
   write_file(dir / "none.yaml", std::string(kHead) + "models: {keyframe: {path: tiny.safetensors, original_config: none}}\n");
-  auto load = [&](const char* f) { return load_shots({dir / f}, with_root(dir / "out")).shots.at(0); };
+  auto load = [&](const char* f) {
+    return load_shots({dir / f}, LoadOptions{.out_root = dir / "out"}).shots.at(0);
+  };
   const Shot plain = load("plain.yaml"), map = load("map.yaml"), set = load("set.yaml"), none = load("none.yaml");
   // Exactly the earlier resolved form for a plain reference (kind, spec, path): existing shot hashes stay.
   const auto pj = nlohmann::json::parse(plain.keyframe_model.to_json());
@@ -137,7 +133,7 @@ shots:
   - id: own
     models: {keyframe: b.safetensors}
 )");
-  const auto list = load_shots({dir / "list.yaml"}, with_root(dir / "out"));
+  const auto list = load_shots({dir / "list.yaml"}, LoadOptions{.out_root = dir / "out"});
   ASSERT_EQ(list.shots.size(), 2u);
   EXPECT_EQ(list.shots[0].keyframe_model.path, dir / "a.safetensors");
   EXPECT_EQ(list.shots[0].keyframe_model.settings.text_encoder_heads, 4);
@@ -150,7 +146,7 @@ TEST(ModelSettings, CheckFilesOffStillTellsFoldersFromFiles) {
   write_file(dir / "a.yaml", std::string(kHead) +
                             "models: {keyframe: {path: m.safetensors, original_config: m.yaml, settings: {unet: {heads: 8}}}}\n");
   write_file(dir / "b.yaml", std::string(kHead) + "models: {keyframe: {path: folder, settings: {unet: {heads: 8}}}}\n");
-  LoadOptions o = with_root(dir / "out");
+  LoadOptions o{.out_root = dir / "out"};
   o.check_files = false;
   const auto a = load_shots({dir / "a.yaml"}, o).shots.at(0).keyframe_model;
   EXPECT_EQ(a.kind, ModelRef::Kind::SingleFile);

@@ -20,17 +20,13 @@ namespace {
 
 using test::write_file;
 
-LoadOptions with_root(const fs::path& root) {
-  LoadOptions o;
-  o.out_root = root;
-  return o;
+Shot load_one(const fs::path& file, const fs::path& root) {
+  return load_shots({file}, LoadOptions{.out_root = root}).shots.at(0);
 }
-
-Shot load_one(const fs::path& file, const fs::path& root) { return load_shots({file}, with_root(root)).shots.at(0); }
 
 std::string error_of(const fs::path& file, const fs::path& root) {
   try {
-    load_shots({file}, with_root(root));
+    load_shots({file}, LoadOptions{.out_root = root});
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -90,7 +86,7 @@ shots:
   - id: own
     models: {vae: none}
 )");
-  const auto list = load_shots({dir / "list.yaml"}, with_root(dir / "out"));
+  const auto list = load_shots({dir / "list.yaml"}, LoadOptions{.out_root = dir / "out"});
   ASSERT_EQ(list.shots.size(), 2u);
   ASSERT_TRUE(list.shots[0].vae_model.has_value());
   EXPECT_EQ(list.shots[0].vae_model->path, dir / "vae.safetensors");

@@ -34,12 +34,6 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
-LoadOptions options_with_root(const fs::path& root) {
-  LoadOptions o;
-  o.out_root = root;
-  return o;
-}
-
 }  // namespace
 
 TEST(ShotSeed, DefaultSeedIsFoldedFnv1a64OfTheId) {
@@ -53,7 +47,7 @@ TEST(ShotSeed, DefaultSeedIsFoldedFnv1a64OfTheId) {
 
 TEST(Examples, QuickstartResolves) {
   const fs::path root = test::scratch_dir("shot_quickstart");
-  const auto list = load_shots({examples() / "quickstart.yaml"}, options_with_root(root / "renders"));
+  const auto list = load_shots({examples() / "quickstart.yaml"}, LoadOptions{.out_root = root / "renders"});
   ASSERT_EQ(list.shots.size(), 1u);
   EXPECT_TRUE(list.warnings.empty());
   const Shot& s = list.shots[0];
@@ -82,7 +76,7 @@ TEST(Examples, QuickstartResolves) {
 
 TEST(Examples, ShotListMergesDefaults) {
   const fs::path root = test::scratch_dir("shot_list") / "out";
-  const auto list = load_shots({examples() / "shotlist.yaml"}, options_with_root(root));
+  const auto list = load_shots({examples() / "shotlist.yaml"}, LoadOptions{.out_root = root});
   ASSERT_EQ(list.shots.size(), 3u);
   EXPECT_TRUE(list.warnings.empty());
   const Shot& a = list.shots[0];
@@ -120,7 +114,8 @@ TEST(Examples, ShotListMergesDefaults) {
 }
 
 TEST(Examples, FilmScopeResolves) {
-  const auto list = load_shots({examples() / "film-scope.yaml"}, options_with_root(test::scratch_dir("shot_film")));
+  const auto list =
+      load_shots({examples() / "film-scope.yaml"}, LoadOptions{.out_root = test::scratch_dir("shot_film")});
   ASSERT_EQ(list.shots.size(), 1u);
   EXPECT_TRUE(list.warnings.empty());  // a title, but cinema has no platform UI
   const Shot& s = list.shots[0];
@@ -143,12 +138,12 @@ TEST(Examples, FilmScopeResolves) {
 TEST(Examples, AllTogetherHaveUniqueIdsAndOutputs) {
   const auto list =
       load_shots({examples() / "quickstart.yaml", examples() / "shotlist.yaml", examples() / "film-scope.yaml"},
-                 options_with_root(test::scratch_dir("shot_all")));
+                 LoadOptions{.out_root = test::scratch_dir("shot_all")});
   EXPECT_EQ(list.shots.size(), 5u);
 }
 
 TEST(ShotJson, IsCompactAndComplete) {
-  const auto list = load_shots({examples() / "shotlist.yaml"}, options_with_root(test::scratch_dir("shot_json")));
+  const auto list = load_shots({examples() / "shotlist.yaml"}, LoadOptions{.out_root = test::scratch_dir("shot_json")});
   const Shot& b = list.shots[1];
   const std::string text = b.to_json();
   EXPECT_EQ(text.find('\n'), std::string::npos);
@@ -189,7 +184,7 @@ models:
   keyframe: ../models/sd
   temporal: ../models/svd.safetensors
 )");
-  const auto list = load_shots({dir / "project/shots/a.yaml"}, options_with_root(dir / "out"));
+  const auto list = load_shots({dir / "project/shots/a.yaml"}, LoadOptions{.out_root = dir / "out"});
   const Shot& s = list.shots[0];
   EXPECT_EQ(*s.audio, dir / "project/shots/audio/bed.wav");
   EXPECT_EQ(*s.keyframes[0].image, dir / "project/shots/img/start.png");
@@ -207,7 +202,7 @@ TEST(Shot, FolderWithoutConfigIsNotAModel) {
   const fs::path dir = test::scratch_dir("shot_model_folder");
   fs::create_directories(dir / "empty");
   write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nmodels: {keyframe: empty}\n");
-  EXPECT_EQ(error_of({dir / "a.yaml"}, options_with_root(dir / "out")),
+  EXPECT_EQ(error_of({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"}),
             (dir / "a.yaml").string() +
                 ":4:20: models.keyframe: expected 'builtin', a diffusers folder or a "
                 ".safetensors file, got 'empty' (the folder " +
@@ -218,7 +213,7 @@ TEST(Shot, CheckFilesOffAcceptsMissingFiles) {
   const fs::path dir = test::scratch_dir("shot_nocheck");
   write_file(dir / "a.yaml",
         "id: a\nduration: 1\nprompt: x\naudio: none.wav\nmodels: {keyframe: m.safetensors, temporal: svd}\n");
-  LoadOptions o = options_with_root(dir / "out");
+  LoadOptions o = LoadOptions{.out_root = dir / "out"};
   o.check_files = false;
   const auto list = load_shots({dir / "a.yaml"}, o);
   EXPECT_EQ(*list.shots[0].audio, dir / "none.wav");
@@ -239,7 +234,7 @@ keyframes:
   - at: f60
     prompt: two
 )");
-  const Shot s = load_shots({dir / "a.yaml"}, options_with_root(dir / "out")).shots[0];
+  const Shot s = load_shots({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"}).shots[0];
   EXPECT_EQ(s.fps, (Rational{30000, 1001}));
   EXPECT_EQ(s.frames, 90);  // round(3 * 29.97)
   ASSERT_EQ(s.keyframes.size(), 3u);
@@ -275,7 +270,7 @@ keyframes:
   - at: 2s
     negative_prompt:
 )");
-  const auto list = load_shots({dir / "a.yaml", dir / "b.yaml"}, options_with_root(dir / "out"));
+  const auto list = load_shots({dir / "a.yaml", dir / "b.yaml"}, LoadOptions{.out_root = dir / "out"});
   const Shot& a = list.shots[0];
   EXPECT_FALSE(a.negative_prompt.has_value());
   EXPECT_FALSE(a.keyframes[0].negative_prompt.has_value());
@@ -295,13 +290,13 @@ TEST(Shot, SymlinkOutOfTheOutputRootIsRefused) {
   fs::create_directories(dir / "elsewhere");
   fs::create_directory_symlink(dir / "elsewhere", dir / "out" / "link");
   write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\noutput: link/a.mp4\n");
-  EXPECT_EQ(error_of({dir / "a.yaml"}, options_with_root(dir / "out")),
+  EXPECT_EQ(error_of({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"}),
             (dir / "a.yaml").string() + ":4:9: output: expected a path inside the output root (" +
                 (dir / "out").string() + "), got 'link/a.mp4' (a symlink leads to " +
                 (dir / "elsewhere/a.mp4").string() + ")");
   // an absolute path inside the root is fine
   write_file(dir / "b.yaml", "id: b\nduration: 1\nprompt: x\noutput: " + (dir / "out/sub/b.mp4").string() + "\n");
-  EXPECT_EQ(load_shots({dir / "b.yaml"}, options_with_root(dir / "out")).shots[0].output, dir / "out/sub/b.mp4");
+  EXPECT_EQ(load_shots({dir / "b.yaml"}, LoadOptions{.out_root = dir / "out"}).shots[0].output, dir / "out/sub/b.mp4");
 }
 
 TEST(Shot, DuplicateIdsAcrossFilesNameBothPlaces) {
@@ -310,7 +305,7 @@ TEST(Shot, DuplicateIdsAcrossFilesNameBothPlaces) {
   write_file(dir / "two.yaml",
         "version: 1\nshots:\n  - id: other\n    duration: 1\n    prompt: y\n  - id: intro\n    duration: 2\n    "
         "prompt: z\n");
-  const std::string msg = error_of({dir / "one.yaml", dir / "two.yaml"}, options_with_root(dir / "out"));
+  const std::string msg = error_of({dir / "one.yaml", dir / "two.yaml"}, LoadOptions{.out_root = dir / "out"});
   EXPECT_EQ(replace_all(msg, dir.string() + "/", ""),
             "two.yaml:6:9: shots[1].id: expected a unique shot id, got 'intro' (already used at one.yaml:1:5)");
 }
@@ -319,7 +314,7 @@ TEST(Shot, DuplicateOutputsAreRefused) {
   const fs::path dir = test::scratch_dir("shot_dup_out");
   write_file(dir / "a.yaml",
         "version: 1\ndefaults: {duration: 1, prompt: x, output: same.mp4}\nshots:\n  - id: a\n  - id: b\n");
-  EXPECT_EQ(replace_all(error_of({dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
+  EXPECT_EQ(replace_all(error_of({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"}), dir.string() + "/", ""),
             "a.yaml:2:44: defaults.output: expected an output file no other shot writes, got 'out/same.mp4' (also "
             "written by shot 'a' at a.yaml:2:44)");
 }
@@ -329,16 +324,17 @@ TEST(Shot, ErrorsOfSeveralFilesComeTogetherInFileOrder) {
   write_file(dir / "z.yaml", "id: z\nduration: -1\nprompt: x\n");
   write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nsampler: {steps: 0}\nfps: 0\n");
   EXPECT_EQ(
-      replace_all(error_of({dir / "z.yaml", dir / "a.yaml"}, options_with_root(dir / "out")), dir.string() + "/", ""),
+      replace_all(error_of({dir / "z.yaml", dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"}),
+                  dir.string() + "/", ""),
       "z.yaml:2:11: duration: expected a positive duration in seconds (4, 2.5 or 2.5s), got -1\n"
       "a.yaml:4:18: sampler.steps: expected an integer from 1 to 1000, got 0\n"
       "a.yaml:5:6: fps: expected a frame rate (30, 29.97 or 30000/1001) up to 240, got 0");
-  EXPECT_EQ(error_of({dir / "missing.yaml"}, options_with_root(dir / "out")),
+  EXPECT_EQ(error_of({dir / "missing.yaml"}, LoadOptions{.out_root = dir / "out"}),
             (dir / "missing.yaml").string() + ": expected a readable YAML file, got no such file");
 }
 
 TEST(Shot, PresetOverrideWins) {
-  LoadOptions o = options_with_root(test::scratch_dir("shot_override"));
+  LoadOptions o = LoadOptions{.out_root = test::scratch_dir("shot_override")};
   o.preset_override = "square";
   const auto list = load_shots({examples() / "shotlist.yaml"}, o);
   for (const auto& s : list.shots) EXPECT_EQ(s.preset.name, "square");
@@ -354,7 +350,7 @@ TEST(Shot, UserPresetFolderIsUsed) {
   write_file(dir / "presets/clip720.yaml",
         "name: clip720\nraster: {width: 1280, height: 720, fps: 25}\nvideo: {codec: libx264}\ncontainer: mkv\n");
   write_file(dir / "a.yaml", "id: a\npreset: clip720\nduration: 2\nprompt: x\n");
-  LoadOptions o = options_with_root(dir / "out");
+  LoadOptions o = LoadOptions{.out_root = dir / "out"};
   o.preset_dirs = {dir / "presets"};
   const Shot s = load_shots({dir / "a.yaml"}, o).shots[0];
   EXPECT_EQ(s.preset.width, 1280);
@@ -365,7 +361,7 @@ TEST(Shot, UserPresetFolderIsUsed) {
 TEST(ShotWarnings, LongerThanPresetMaximum) {
   const fs::path dir = test::scratch_dir("shot_warn_long");
   write_file(dir / "a.yaml", "id: a\npreset: youtube-shorts\nduration: 200\nprompt: x\n");
-  const auto list = load_shots({dir / "a.yaml"}, options_with_root(dir / "out"));
+  const auto list = load_shots({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"});
   ASSERT_EQ(list.warnings.size(), 1u);
   EXPECT_EQ(list.warnings[0],
             (dir / "a.yaml").string() +
@@ -375,7 +371,7 @@ TEST(ShotWarnings, LongerThanPresetMaximum) {
 TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
   const fs::path dir = test::scratch_dir("shot_warn_title");
   write_file(dir / "a.yaml", "id: a\npreset: instagram-reels\nduration: 2\nprompt: x\ntitle: Hello\n");
-  const auto list = load_shots({dir / "a.yaml"}, options_with_root(dir / "out"));
+  const auto list = load_shots({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"});
   ASSERT_EQ(list.warnings.size(), 1u);
   // Reels: UI over 14% top (269 px of 1920), 35% bottom (672 px), 6% sides (65 px of 1080).
   EXPECT_EQ(list.warnings[0], (dir / "a.yaml").string() +
@@ -384,5 +380,5 @@ TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
                                   "y 269..1248 of 1080x1920");
   // no warning without a title, nor for a preset without UI zones
   write_file(dir / "b.yaml", "id: b\npreset: hd\nduration: 2\nprompt: x\ntitle: Hello\n");
-  EXPECT_TRUE(load_shots({dir / "b.yaml"}, options_with_root(dir / "out")).warnings.empty());
+  EXPECT_TRUE(load_shots({dir / "b.yaml"}, LoadOptions{.out_root = dir / "out"}).warnings.empty());
 }

@@ -22,6 +22,7 @@
 #include "models/io/safetensors.h"
 #include "pipeline/diffusion_renderer.h"
 #include "tests/pipeline/cli_test_util.h"
+#include "tests/pipeline/single_file_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
@@ -30,9 +31,7 @@ using nlohmann::json;
 
 namespace {
 
-fs::path fixture() { return test::fixture_dir("single_file/sd15"); }
-fs::path single_file() { return fixture() / "model.safetensors"; }
-json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json")); }
+using namespace test::sd15_file;
 
 // `models.keyframe.settings` for the fixture file, from its "hyperparameters_not_in_shapes" record
 // (the values diffusers' reference folders were built with), plus the UNet sample size of the reference
@@ -40,7 +39,7 @@ json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json
 // (512 px) — neither the shapes nor the yaml's LDM image_size set it — while the tiny folder says 16 (128 px),
 // and the sample size sets the generation raster.
 std::string settings_yaml() {
-  const auto meta = fixture_json();
+  const auto meta = record();
   const auto h = meta["hyperparameters_not_in_shapes"];
   const auto& u = h["unet"];
   const auto unet_config =
@@ -64,7 +63,7 @@ std::string settings_yaml() {
 // tokenizer, scheduler and model_index.json from tests/data/models/tiny-sd15 (whose parts are the same
 // reference folders).
 fs::path equivalent_folder(const fs::path& dir) {
-  const auto meta = fixture_json();
+  const auto meta = record();
   const fs::path tiny = test::data_dir() / "models" / "tiny-sd15";
   fs::create_directories(dir);
   fs::copy_file(tiny / "model_index.json", dir / "model_index.json");
@@ -97,33 +96,6 @@ negative_prompt: "blurry"
 sampler: {name: euler, steps: 2, guidance: 7.5}
 models:
 )" + model_block;
-}
-
-// Runs the shot with its output name taken by a folder: keyframes are made and checkpointed, then the
-// encoder cannot rename its file onto the folder, so the run fails (exit 1) and the keyframe stage's
-// checkpoint (which a finished shot prunes) stays for the comparison.
-io::TensorMap keyframe_checkpoint(const fs::path& dir, const std::string& shot, const fs::path& presets) {
-  fs::create_directories(dir);
-  std::ofstream(dir / "shot.yaml") << shot;
-  fs::create_directories(dir / "out" / "tiny.mp4" / "occupied");
-  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(dir / "out"));
-  EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("stage encode"), std::string::npos) << r.out;
-  const fs::path file = dir / "out" / ".clipgen" / "tiny" / "keyframes.safetensors";
-  if (!fs::exists(file)) {
-    ADD_FAILURE() << "no keyframe checkpoint " << file << "\n" << r.out;
-    return {};
-  }
-  auto f = io::SafetensorsFile::open(file);
-  io::TensorMap m;
-  for (const auto& info : f->tensors()) m[info.name] = f->view(info.name).clone();
-  return m;
-}
-
-bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
-  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
-  auto ca = a.contiguous(), cb = b.contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 #include "models/io/safetensors.h"
 #include "tests/pipeline/cli_test_util.h"
+#include "tests/pipeline/single_file_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
@@ -27,9 +28,7 @@ using nlohmann::json;
 
 namespace {
 
-fs::path fixture() { return test::fixture_dir("single_file/sd15"); }
-fs::path single_file() { return fixture() / "model.safetensors"; }
-json fixture_json() { return json::parse(std::ifstream(fixture() / "fixture.json")); }
+using namespace test::sd15_file;
 
 // The keyframe model: the single file with the settings its shapes cannot tell (the tiny text encoder's 4
 // heads; the tiny UNet's sample size 16, so the raster is 128 px → 64 px preset: 16×16 latents).
@@ -49,35 +48,6 @@ models:
 )" + vae_line;
 }
 
-// Keyframes are made and checkpointed; the output name is taken by a folder, so the encode stage fails and
-// the keyframe checkpoint stays (as in test_single_file_shot.cpp).
-std::map<std::string, at::Tensor> keyframe_checkpoint(const fs::path& dir, const std::string& shot, const fs::path& presets,
-                                                      std::string* log = nullptr) {
-  fs::create_directories(dir);
-  std::ofstream(dir / "shot.yaml") << shot;
-  fs::create_directories(dir / "out" / "tiny.mp4" / "occupied");
-  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
-                       test::quote(dir / "out"));
-  if (log) *log = r.out;
-  EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("stage encode"), std::string::npos) << r.out;
-  const fs::path file = dir / "out" / ".clipgen" / "tiny" / "keyframes.safetensors";
-  if (!fs::exists(file)) {
-    ADD_FAILURE() << "no keyframe checkpoint " << file << "\n" << r.out;
-    return {};
-  }
-  auto f = io::SafetensorsFile::open(file);
-  std::map<std::string, at::Tensor> m;
-  for (const auto& info : f->tensors()) m[info.name] = f->view(info.name).clone();
-  return m;
-}
-
-bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
-  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
-  auto ca = a.contiguous(), cb = b.contiguous();
-  return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
-}
-
 // The checkpoint's first_stage_model.* tensors with the prefix stripped: a standalone LDM-layout VAE.
 io::TensorMap ldm_vae_tensors() {
   auto f = io::SafetensorsFile::open(single_file());
@@ -91,7 +61,7 @@ io::TensorMap ldm_vae_tensors() {
 // The fixture VAE folder the file's VAE was converted from (fixture.json), weights rounded to float16 as
 // the file stores them: the same weights under diffusers names.
 fs::path vae_folder(const fs::path& dir) {
-  const auto meta = fixture_json();
+  const auto meta = record();
   const auto& c = meta["components"]["vae"];
   const fs::path src = fixture() / c["folder"].get<std::string>();
   const std::string weights = c["weights"].get<std::string>();
@@ -176,7 +146,7 @@ TEST(VaeShot, AVaeThatDoesNotFitTheModelFailsTheRunNamingBothFiles) {
   }
   // A diffusers folder whose config says another scaling factor (an SDXL VAE's 0.13025).
   {
-    const auto meta = fixture_json();
+    const auto meta = record();
     const fs::path src = fixture() / meta["components"]["vae"]["folder"].get<std::string>();
     fs::create_directories(dir / "vae-xl");
     auto cfg = json::parse(std::ifstream(src / "config.json"));
