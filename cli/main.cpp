@@ -42,6 +42,7 @@ struct CliParams {
   std::vector<std::string> files;
   std::string out = "renders";
   std::string preset;  // empty: the shot file's preset
+  std::string precision;  // empty: the shot file's precision
   std::vector<std::string> preset_dirs;
   std::string devices = "auto";
   int threads = 0;     // 0: usable cores
@@ -69,6 +70,10 @@ void add_shot_options(CLI::App* sub, CliParams& p) {
       ->capture_default_str();
   sub->add_option("--preset", p.preset, "delivery preset for every shot (overrides the shot files)")
       ->envname("CLIPGEN_PRESET");
+  sub->add_option("--precision", p.precision,
+                  "model precision for every shot: auto (fp32 on CPU, fp16 on CUDA), fp32, bf16 or fp16 "
+                  "(overrides the shot files)")
+      ->envname("CLIPGEN_PRECISION");
   add_preset_dirs(sub, p);
 }
 
@@ -95,6 +100,7 @@ configs::LoadOptions load_options(const CliParams& p) {
   configs::LoadOptions o;
   o.out_root = fs::absolute(p.out).lexically_normal();
   if (!p.preset.empty()) o.preset_override = p.preset;
+  if (!p.precision.empty()) o.precision_override = p.precision;
   for (const auto& d : p.preset_dirs) o.preset_dirs.emplace_back(d);
   return o;
 }
@@ -114,6 +120,7 @@ int cmd_version() {
              libav_version(avcodec_version()), libav_version(avformat_version()), libav_version(avfilter_version()),
              libav_version(avutil_version()), libav_version(swscale_version()), libav_version(swresample_version()));
   fmt::print("devices {}\n", fmt::join(r.devices, ", "));
+  fmt::print("CPU bf16 {}\n", r.cpu_native_bf16 ? "native (avx512_bf16/amx_bf16)" : "emulated (no avx512_bf16/amx_bf16)");
   return 0;
 }
 

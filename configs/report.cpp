@@ -223,6 +223,7 @@ std::string format_shot(const Shot& s) {
     o << "size:\n  width: " << s.gen_width << "\n  height: " << s.gen_height << "\n";
   else
     o << "size: model-native  # the model's own size in the preset's aspect\n";
+  o << "precision: " << s.precision << (s.precision == "auto" ? "  # fp32 on CPU, fp16 on CUDA" : "") << "\n";
   o << "post:\n  fit: " << s.post.fit << "\n  retime: " << s.post.retime << "\n";
   o << "output: " << s.output.string() << "\n";
   o << "audio: " << (s.audio ? s.audio->string() : std::string("none")) << "\n";

@@ -22,7 +22,8 @@ namespace {
 
 const std::vector<std::string> kShotKeys = {
     "id",        "title",  "preset",  "duration", "frames", "fps",  "seed",   "prompt", "negative_prompt",
-    "keyframes", "motion", "sampler", "models",   "size",   "post", "output", "audio"};
+    "keyframes", "motion", "sampler", "models",   "size",   "post", "output", "audio", "precision"};
+const std::vector<std::string> kPrecisions = {"auto", "fp32", "bf16", "fp16"};
 const std::vector<std::string> kKeyframeKeys = {"at", "prompt", "negative_prompt", "image", "strength"};
 const std::vector<std::string> kMotionKeys = {"motion_bucket_id", "fps",          "noise_aug_strength", "decode_chunk",
                                               "num_frames",       "overlap",      "transition_frames",  "continuity",
@@ -781,6 +782,11 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
     if (auto t = r.text(f.node, f.path)) s.prompt = *t;
   if (const Found f = L.get("negative_prompt"))
     s.negative_prompt = read_negative_prompt(r, f.node, f.path);
+  if (c.options.precision_override) {
+    s.precision = *c.options.precision_override;
+  } else if (const Found f = L.get("precision")) {
+    if (auto v = r.choice(f.node, f.path, kPrecisions)) s.precision = *v;
+  }
   if (const Found f = L.get("title"))
     if (auto t = r.text(f.node, f.path)) s.title = *t;
 
@@ -895,6 +901,11 @@ ShotList load_shots(const std::vector<fs::path>& files, const LoadOptions& optio
   if (options.preset_override && !presets.find(*options.preset_override))
     throw ConfigError("--preset: expected a preset name (see clipgen presets), got '" + *options.preset_override + "'" +
                       did_you_mean(*options.preset_override, presets.names()));
+
+  if (options.precision_override &&
+      std::find(kPrecisions.begin(), kPrecisions.end(), *options.precision_override) == kPrecisions.end())
+    throw ConfigError("--precision: expected one of auto, fp32, bf16, fp16, got '" + *options.precision_override +
+                      "'" + did_you_mean(*options.precision_override, kPrecisions));
 
   std::error_code ec;
   fs::path out_root = fs::absolute(options.out_root, ec).lexically_normal();

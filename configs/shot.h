@@ -114,6 +114,9 @@ struct Shot {
   // used, or a standalone VAE file). Unset: the keyframe model's VAE.
   std::optional<ModelRef> vae_model;
   int gen_width = 0, gen_height = 0;  // generation raster; 0 = model-native size in the preset's aspect
+  // Model weights and activations: "auto" (fp32 on CPU, fp16 on CUDA), "fp32", "bf16" or "fp16"
+  // (docs/shot-schema.md#precision). Schedulers, latents and seeds stay float32 in every precision.
+  std::string precision = "auto";
   std::filesystem::path output;       // absolute final output file, inside the output root
   std::optional<std::filesystem::path> audio;
   std::string title;                  // optional on-screen title (checked against safe zones)
@@ -125,6 +128,7 @@ struct Shot {
 struct LoadOptions {
   std::filesystem::path out_root = "renders";  // outputs must stay inside it
   std::optional<std::string> preset_override;  // --preset
+  std::optional<std::string> precision_override;  // --precision
   std::vector<std::filesystem::path> preset_dirs;  // user preset folders
   bool check_files = true;                     // check that images/audio/models exist
 };

@@ -149,6 +149,7 @@ std::string Shot::to_json() const {
     j["size"] = Json{{"width", gen_width}, {"height", gen_height}};
   else
     j["size"] = nullptr;
+  if (precision != "auto") j["precision"] = precision;  // absent for auto: older shots hash as before
   j["output"] = output.string();
   j["audio"] = audio ? Json(audio->string()) : Json(nullptr);
   j["title"] = title;

@@ -61,7 +61,50 @@ RuntimeInfo runtime_info() {
   r.inter_op_threads = at::get_num_interop_threads();
   r.devices.push_back("cpu");
   for (size_t i = 0; i < torch::cuda::device_count(); ++i) r.devices.push_back("cuda:" + std::to_string(i));
+  r.cpu_native_bf16 = cpu_has_native_bf16();
   return r;
+}
+
+bool cpu_has_native_bf16() {
+  static const bool has = [] {
+    std::ifstream f("/proc/cpuinfo");
+    for (std::string line; std::getline(f, line);) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream words(line);
+      for (std::string w; words >> w;)
+        if (w == "avx512_bf16" || w == "amx_bf16") return true;
+      return false;  // the first CPU's flags speak for all
+    }
+    return false;
+  }();
+  return has;
+}
+
+c10::ScalarType resolve_precision(const std::string& precision, const c10::Device& device) {
+  if (precision == "auto" || precision.empty()) return device.is_cuda() ? c10::kHalf : c10::kFloat;
+  if (precision == "fp32") return c10::kFloat;
+  if (precision == "bf16") return c10::kBFloat16;
+  if (precision == "fp16") {
+    if (!device.is_cuda())
+      throw UnsupportedError("precision fp16 needs a CUDA device (this shot runs on " + device.str() +
+                             "); on the CPU use bf16" + (cpu_has_native_bf16() ? "" : " (emulated on this CPU)") +
+                             " or fp32");
+    return c10::kHalf;
+  }
+  throw UsageError("precision: expected auto, fp32, bf16 or fp16, got '" + precision + "'");
+}
+
+c10::ScalarType vae_dtype_for(c10::ScalarType dtype, bool force_upcast) {
+  return dtype == c10::kHalf && force_upcast ? c10::kFloat : dtype;
+}
+
+std::string precision_name(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::kFloat: return "fp32";
+    case c10::kBFloat16: return "bf16";
+    case c10::kHalf: return "fp16";
+    default: return c10::toString(dtype);
+  }
 }
 
 std::vector<std::string> parse_device_list(const std::string& spec) {

@@ -3,6 +3,9 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
 namespace clipgen {
 
 struct RuntimeInfo {
@@ -12,6 +15,7 @@ struct RuntimeInfo {
   int intra_op_threads = 1;
   int inter_op_threads = 1;
   std::vector<std::string> devices;  // "cpu", "cuda:0", ...
+  bool cpu_native_bf16 = false;      // see cpu_has_native_bf16()
 };
 
 // Number of cores this process may use (sched_getaffinity), at least 1.
@@ -22,6 +26,22 @@ int usable_cores();
 int configure_threads(int requested);
 
 RuntimeInfo runtime_info();
+
+// The CPU does bf16 arithmetic in hardware (avx512_bf16 or amx_bf16 in /proc/cpuinfo). Without it,
+// LibTorch still runs bf16 models, emulated, usually slower than fp32.
+bool cpu_has_native_bf16();
+
+// A shot's `precision` ("auto", "fp32", "bf16", "fp16") as the dtype of the model weights on `device`:
+// "auto" is fp32 on the CPU and fp16 on CUDA. fp16 on the CPU is refused (UnsupportedError): LibTorch's
+// CPU kernels lack half-precision convolutions (1.13) or run them far slower than fp32.
+c10::ScalarType resolve_precision(const std::string& precision, const c10::Device& device);
+
+// The dtype a VAE runs in when its model runs in `dtype`: float32 for fp16 when the VAE's config says
+// force_upcast (as diffusers' pipelines upcast such VAEs; SDXL's overflows in fp16), else `dtype`.
+c10::ScalarType vae_dtype_for(c10::ScalarType dtype, bool force_upcast);
+
+// "fp32", "bf16", "fp16" for those dtypes (the dtype's own name otherwise).
+std::string precision_name(c10::ScalarType dtype);
 
 // Parses a device list ("cpu", "cuda", "cuda:0,cuda:1", "auto"); throws UsageError on a bad entry
 // or a CUDA device that is not available.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "models/io/diffusers_folder.h"
 #include "models/io/single_file.h"
 #include "models/rng.h"
+#include "models/runtime.h"
 #include "pipeline/graph.h"
 #include "stages/contact_sheet.h"
 #include "stages/image_io.h"
@@ -46,24 +48,29 @@ static io::SingleFileOverrides single_file_overrides(const configs::ModelRef& re
 
 template <typename Model, typename Load>
 std::shared_ptr<Model> ModelCache::resident(std::map<std::string, std::shared_ptr<Model>>& models,
-                                            const std::string& key, const c10::Device& device, Load&& load) {
+                                            const std::string& key, const c10::Device& device,
+                                            c10::ScalarType dtype, Load&& load) {
   std::lock_guard<std::mutex> g(mutex_);
-  auto it = models.find(key);
+  const std::string full_key = key + "@" + device.str() + "@" + precision_name(dtype);
+  auto it = models.find(full_key);
   if (it != models.end()) return it->second;
   auto m = std::make_shared<Model>(load());
-  m->to(device);
-  models[key] = m;
+  m->to(device, dtype);
+  if (dtype == c10::kBFloat16 && device.is_cpu() && !cpu_has_native_bf16())
+    spdlog::warn("{}: bf16 on a CPU without avx512_bf16/amx_bf16 is emulated and likely slower than fp32",
+                 m->source);
+  models[full_key] = m;
   locks_[m.get()] = std::make_unique<std::mutex>();
   return m;
 }
 
 std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, const c10::Device& device,
-                                                const std::optional<configs::ModelRef>& vae) {
+                                                c10::ScalarType dtype, const std::optional<configs::ModelRef>& vae) {
   const fs::path& path = model.path;
-  std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
+  std::string key = fs::weakly_canonical(path).string();
   if (!fs::is_directory(path)) key += "\n" + model.to_json();  // the same file with other settings is another model
   if (vae) key += "\nvae " + fs::weakly_canonical(vae->path).string();  // another VAE is another model
-  return resident(sd_, key, device, [&] {
+  return resident(sd_, key, device, dtype, [&] {
     auto m = fs::is_directory(path) ? stages::load_sd_pipeline(path)
                                     : stages::load_sd_single_file(path, single_file_overrides(model));
     if (vae) stages::replace_vae(m, vae->path);
@@ -71,9 +78,10 @@ std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, 
   });
 }
 
-std::shared_ptr<stages::SVDModel> ModelCache::svd(const fs::path& path, const c10::Device& device) {
-  const std::string key = fs::weakly_canonical(path).string() + "@" + device.str();
-  return resident(svd_, key, device, [&] { return stages::load_svd_pipeline(path); });
+std::shared_ptr<stages::SVDModel> ModelCache::svd(const fs::path& path, const c10::Device& device,
+                                                  c10::ScalarType dtype) {
+  return resident(svd_, fs::weakly_canonical(path).string(), device, dtype,
+                  [&] { return stages::load_svd_pipeline(path); });
 }
 
 std::mutex& ModelCache::lock_for(const void* m) {
@@ -197,7 +205,8 @@ GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
 
 std::shared_ptr<stages::SDModel> DiffusionRenderer::keyframe_model(const configs::Shot& shot,
                                                                    const StageContext& ctx) const {
-  return cache_->sd(shot.keyframe_model, ctx.device().torch_device(), shot.vae_model);
+  const auto device = ctx.device().torch_device();
+  return cache_->sd(shot.keyframe_model, device, resolve_precision(shot.precision, device), shot.vae_model);
 }
 
 Conditioning DiffusionRenderer::encode_text(ShotJob job, StageContext& ctx) {
@@ -337,7 +346,8 @@ SegmentLatents DiffusionRenderer::temporal(const KeyframeLatents& kf, int segmen
     cond = to_hwc_u8(images[seg.keyframe].to(torch::kCPU));
   }
 
-  auto model = cache_->svd(shot.temporal_model.path, ctx.device().torch_device());
+  const auto device = ctx.device().torch_device();
+  auto model = cache_->svd(shot.temporal_model.path, device, resolve_precision(shot.precision, device));
   std::lock_guard<std::mutex> g(cache_->lock_for(model.get()));
   stages::SegmentRequest r;
   r.image = cond;

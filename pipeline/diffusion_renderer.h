@@ -38,24 +38,27 @@
 
 namespace clipgen::pipeline {
 
-// Loaded models, one per (model reference, device), shared by every shot that names them. The key is the
-// canonical path plus, for single files, the original_config and settings (ModelRef::to_json()), so the
-// same file named with other settings is another model.
+// Loaded models, one per (model reference, device, dtype), shared by every shot that names them. The key is
+// the canonical path plus, for single files, the original_config and settings (ModelRef::to_json()), so the
+// same file named with other settings is another model; the same model in another precision is another too.
 class ModelCache {
 public:
   // `vae`: the shot's models.vae, replacing the model's VAE (part of the cache key).
+  // `dtype`: the weights' precision (resolve_precision of the shot's `precision`; see SDModel::to).
   std::shared_ptr<stages::SDModel> sd(const configs::ModelRef& model, const c10::Device& device,
+                                      c10::ScalarType dtype = c10::kFloat,
                                       const std::optional<configs::ModelRef>& vae = std::nullopt);
-  std::shared_ptr<stages::SVDModel> svd(const std::filesystem::path& path, const c10::Device& device);
+  std::shared_ptr<stages::SVDModel> svd(const std::filesystem::path& path, const c10::Device& device,
+                                        c10::ScalarType dtype = c10::kFloat);
   // A model call must hold the model's lock (modules keep no per-call state, but LibTorch modules
   // are not documented as thread-safe).
   std::mutex& lock_for(const void* model);
 
 private:
-  // models[key], loaded by load() and moved to `device` on first use (defined in the .cpp).
+  // models[key], loaded by load() and moved to `device` in `dtype` on first use (defined in the .cpp).
   template <typename Model, typename Load>
   std::shared_ptr<Model> resident(std::map<std::string, std::shared_ptr<Model>>& models, const std::string& key,
-                                  const c10::Device& device, Load&& load);
+                                  const c10::Device& device, c10::ScalarType dtype, Load&& load);
 
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<stages::SDModel>> sd_;

@@ -8,6 +8,7 @@
 #include "models/io/single_file.h"
 #include "models/io/state_dict.h"
 #include "models/rng.h"
+#include "models/runtime.h"
 
 namespace clipgen::stages {
 namespace fs = std::filesystem;
@@ -34,6 +35,16 @@ void SDModel::to(c10::Device d) {
   unet->to(d);
   vae->to(d);
 }
+
+void SDModel::to(c10::Device d, c10::ScalarType dt) {
+  if (text_encoder) text_encoder->to(d, dt);
+  if (text_encoder_2) text_encoder_2->to(d, dt);
+  unet->to(d, dt);
+  vae->to(d, vae_dtype_for(dt, vae->config().force_upcast));
+}
+
+c10::ScalarType SDModel::dtype() const { return unet->parameters().front().scalar_type(); }
+c10::ScalarType SDModel::vae_dtype() const { return vae->parameters().front().scalar_type(); }
 
 SDModel load_sd_components(const SDComponentPaths& p, const std::string& source) {
   SDModel m;
@@ -197,6 +208,9 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
     throw UnsupportedError("keyframe size " + std::to_string(r.width) + "x" + std::to_string(r.height) +
                            " must be a multiple of " + std::to_string(f));
   const bool cfg = r.guidance > 1.0;
+  // The models run in their own dtype (SDModel::to); latents and the scheduler stay float32, so only the
+  // model calls cast (as diffusers' schedulers upcast the sample in step()).
+  const auto dt = m.dtype(), vdt = m.vae_dtype();
 
   // 1. Text conditioning: [uncond; cond].
   auto pos = encode_prompt(m, r.prompt, r.clip_skip);
@@ -208,12 +222,14 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
     if (pooled.defined()) pooled = torch::cat({neg.pooled, pos.pooled});
   }
   trace("prompt_embeds", pos.embeds);
+  context = context.to(dt);  // text encoders may run in another precision than the UNet
+  if (pooled.defined()) pooled = pooled.to(dt);
   at::Tensor time_ids;
   if (m.family == SDFamily::SDXL) {
     // add_time_ids = original_size + crops_coords_top_left + target_size
     auto one = torch::tensor({double(r.height), double(r.width), 0.0, 0.0, double(r.height), double(r.width)},
                              torch::kFloat).unsqueeze(0);
-    time_ids = one.repeat({context.size(0), 1}).to(dev);
+    time_ids = one.repeat({context.size(0), 1}).to(dev, dt);
   }
 
   // 2. Timesteps.
@@ -236,8 +252,9 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
     const int init_timestep = std::min(static_cast<int>(r.steps * r.strength), n);
     start = std::max(n - init_timestep, 0);
     if (start >= n) throw UnsupportedError("img2img strength " + std::to_string(r.strength) + " leaves no denoising step");
-    auto posterior = m.vae->encode(r.init_image->to(dev));
-    auto init = posterior.sample(gen) * m.vae->scaling_factor();  // [1,4,h,w]
+    auto posterior = m.vae->encode(r.init_image->to(dev, vdt));
+    auto mean = posterior.mean.to(torch::kFloat), std = posterior.std.to(torch::kFloat);
+    auto init = (mean + std * randn(mean.sizes(), gen, dev)) * m.vae->scaling_factor();  // [1,4,h,w]
     auto noise = r.latents ? r.latents->to(dev) : randn(init.sizes(), gen, dev);
     auto t0 = sched->timesteps().slice(0, start, start + 1);
     latents = sched->add_noise(init, noise, t0);
@@ -253,11 +270,12 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
     auto in = cfg ? torch::cat({latents, latents}) : latents;
     in = sched->scale_model_input(in, i);
     auto t = sched->timesteps()[i];
-    auto noise_pred = m.unet->forward(in, t.to(dev), context, pooled, time_ids);
+    auto noise_pred = m.unet->forward(in.to(dt), t.to(dev), context, pooled, time_ids);
     const std::string k = std::to_string(i - start);
     trace("unet_input_" + k, in);
     trace("unet_timestep_" + k, t.reshape({1}));  // recorded as a 1-element tensor
-    trace("unet_output_" + k, noise_pred);
+    trace("unet_output_" + k, noise_pred);          // in the model's dtype
+    noise_pred = noise_pred.to(torch::kFloat);
     if (cfg) {
       auto parts = noise_pred.chunk(2);
       noise_pred = parts[0] + r.guidance * (parts[1] - parts[0]);
@@ -271,7 +289,7 @@ KeyframeResult generate_keyframe(SDModel& m, const KeyframeRequest& r, const Key
   // 5. Decode.
   auto z = m.vae->unscale_latents(latents);
   trace("vae_decode_input", z);
-  auto decoded = m.vae->decode(z);
+  auto decoded = m.vae->decode(z.to(vdt)).to(torch::kFloat);
   trace("vae_decode_output", decoded);
   KeyframeResult out;
   out.latents = latents;

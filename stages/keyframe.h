@@ -41,6 +41,12 @@ struct SDModel {
   int64_t native_size() const;
   c10::Device device() const;
   void to(c10::Device device);
+  // Moves the model and casts its weights: text encoders and UNet to `dtype`, the VAE too unless `dtype` is
+  // fp16 and the VAE's config says force_upcast (diffusers keeps such a VAE in float32: SDXL's overflows in
+  // fp16). Latents, scheduler arithmetic and seeds stay float32 whatever the model runs in.
+  void to(c10::Device device, c10::ScalarType dtype);
+  c10::ScalarType dtype() const;      // the UNet's (and text encoders') weights
+  c10::ScalarType vae_dtype() const;  // the VAE's weights
 };
 
 // Where each component lives (diffusers component folders; scheduler_config is a file).

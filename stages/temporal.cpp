@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
 #include "models/rng.h"
+#include "models/runtime.h"
 
 namespace clipgen::stages {
 namespace fs = std::filesystem;
@@ -19,6 +20,15 @@ void SVDModel::to(c10::Device d) {
   vae->to(d);
   unet->to(d);
 }
+
+void SVDModel::to(c10::Device d, c10::ScalarType dt) {
+  image_encoder->to(d, dt);
+  vae->to(d, vae_dtype_for(dt, vae->config().force_upcast));
+  unet->to(d, dt);
+}
+
+c10::ScalarType SVDModel::dtype() const { return unet->parameters().front().scalar_type(); }
+c10::ScalarType SVDModel::vae_dtype() const { return vae->parameters().front().scalar_type(); }
 
 SVDModel load_svd_components(const SVDComponentPaths& p, const std::string& source) {
   SVDModel m;
@@ -117,7 +127,7 @@ void decode_segment_latents(SVDModel& m, const at::Tensor& latents, int decode_c
   if (z.dim() == 5) z = z.flatten(0, 1);  // [B, F, C, h, w] → [B·F, C, h, w]
   if (z.dim() != 4)
     throw UsageError(fmt::format("decode: expected latents [F, C, h, w], got [{}]", fmt::join(latents.sizes(), ", ")));
-  z = z * (1.0 / m.vae->scaling_factor());  // diffusers: 1 / scaling_factor * latents
+  z = (z * (1.0 / m.vae->scaling_factor())).to(m.vae_dtype());  // diffusers: 1 / scaling_factor * latents
   const int64_t n_all = z.size(0);
   const int64_t chunk = decode_chunk > 0 ? decode_chunk : n_all;
   int j = 0;
@@ -125,7 +135,7 @@ void decode_segment_latents(SVDModel& m, const at::Tensor& latents, int decode_c
     if (cb.check_cancel) cb.check_cancel();
     const int64_t n = std::min(chunk, n_all - i);
     auto in = z.narrow(0, i, n);          // [n, C, h, w]
-    auto decoded = m.vae->decode(in, n);  // [n, 3, H, W] in about [-1, 1]; one video of n frames
+    auto decoded = m.vae->decode(in, n).to(torch::kFloat);  // [n, 3, H, W] in about [-1, 1]; one video of n frames
     if (cb.trace) {
       cb.trace("vae_decode_input_" + std::to_string(j), in);
       cb.trace("vae_decode_output_" + std::to_string(j), decoded);
@@ -152,13 +162,16 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
   const bool cfg = r.max_guidance > 1.0;  // diffusers: do_classifier_free_guidance with guidance_scale = max
   auto gen = make_generator(r.seed);
   auto img = image01(r.image);  // [1, 3, h0, w0] in [0, 1]
+  // The models run in their own dtype (SVDModel::to); latents and the scheduler stay float32.
+  const auto dt = m.dtype(), vdt = m.vae_dtype();
 
   // 1. CLIP image embeddings of the image as given (the pipeline's _encode_image).
-  auto pixel_values = svd_clip_preprocess(img, m.feature_extractor).to(dev);  // [1, 3, 224, 224]
+  auto pixel_values = svd_clip_preprocess(img, m.feature_extractor).to(dev, dt);  // [1, 3, 224, 224]
   auto image_embeds = m.image_encoder->forward(pixel_values).image_embeds;    // [1, D]
   trace("image_embeds", image_embeds);
   auto ehs = image_embeds.unsqueeze(1);                      // [1, 1, D]
   if (cfg) ehs = torch::cat({torch::zeros_like(ehs), ehs});  // [2, 1, D]
+  ehs = ehs.to(dt);
 
   // 2. Noise augmentation of the image at the output size (the first generator draw).
   auto vimg = img;
@@ -186,7 +199,7 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
   trace("vae_encode_input", vae_in);
 
   // 3. Image latents: posterior mode, not scaled; zeros for the unconditional half; repeated over frames.
-  auto image_latents = m.vae->encode(vae_in).mode();  // [1, C, h, w]
+  auto image_latents = m.vae->encode(vae_in.to(vdt)).mode().to(torch::kFloat);  // [1, C, h, w]
   trace("image_latents", image_latents);
   if (cfg) image_latents = torch::cat({torch::zeros_like(image_latents), image_latents});  // [2, C, h, w]
   image_latents = image_latents.unsqueeze(1).repeat({1, F, 1, 1, 1});                      // [B, F, C, h, w]
@@ -197,7 +210,7 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
                                 torch::kFloat)
                       .unsqueeze(0)
                       .repeat({cfg ? 2 : 1, 1})
-                      .to(dev);  // [B, 3]
+                      .to(dev, dt);  // [B, 3]
   trace("added_time_ids", time_ids);
   trace("unet_encoder_hidden_states", ehs);
 
@@ -235,11 +248,12 @@ SegmentResult generate_segment(SVDModel& m, const SegmentRequest& r, const Segme
     in = sched->scale_model_input(in, i);
     in = torch::cat({in, image_latents}, 2);                          // [B, F, 2C, h, w]
     auto t = sched->timesteps().slice(0, i, i + 1);                   // [1] (c_noise)
-    auto noise_pred = m.unet->forward(in, t.to(dev), ehs, time_ids);  // [B, F, C, h, w]
+    auto noise_pred = m.unet->forward(in.to(dt), t.to(dev), ehs, time_ids);  // [B, F, C, h, w]
     const std::string k = std::to_string(i);
     trace("unet_input_" + k, in);
     trace("unet_timestep_" + k, t);
-    trace("unet_output_" + k, noise_pred);
+    trace("unet_output_" + k, noise_pred);  // in the model's dtype
+    noise_pred = noise_pred.to(torch::kFloat);
     if (cfg) {
       auto parts = noise_pred.chunk(2);
       noise_pred = parts[0] + guidance * (parts[1] - parts[0]);

@@ -43,6 +43,12 @@ struct SVDModel {
   int64_t vae_scale_factor() const { return vae->downscale_factor(); }
   c10::Device device() const;
   void to(c10::Device device);
+  // Moves the model and casts its weights: image encoder and UNet to `dtype`, the temporal VAE too unless
+  // `dtype` is fp16 and its config says force_upcast (as SDModel::to). Latents and the scheduler stay
+  // float32.
+  void to(c10::Device device, c10::ScalarType dtype);
+  c10::ScalarType dtype() const;      // the UNet's (and image encoder's) weights
+  c10::ScalarType vae_dtype() const;  // the temporal VAE's weights
 };
 
 // Where each component lives (diffusers component folders; scheduler_config is a file).

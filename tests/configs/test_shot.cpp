@@ -284,6 +284,44 @@ keyframes:
   EXPECT_FALSE(b.keyframes[2].negative_prompt.has_value());
 }
 
+TEST(Shot, PrecisionIsReadCheckedAndOverridden) {
+  const fs::path dir = test::scratch_dir("shot_precision");
+  write_file(dir / "a.yaml", "id: a\npreset: hd\nduration: 1\nprompt: x\nprecision: bf16\n");
+  write_file(dir / "b.yaml", "id: b\npreset: hd\nduration: 1\nprompt: x\n");
+  auto list = load_shots({dir / "a.yaml", dir / "b.yaml"}, LoadOptions{.out_root = dir / "out"});
+  EXPECT_EQ(list.shots[0].precision, "bf16");
+  EXPECT_EQ(list.shots[1].precision, "auto");
+  EXPECT_EQ(nlohmann::json::parse(list.shots[0].to_json())["precision"], "bf16");
+  EXPECT_FALSE(nlohmann::json::parse(list.shots[1].to_json()).contains("precision"));  // auto: hash as before
+
+  // --precision wins over the files.
+  LoadOptions o{.out_root = dir / "out"};
+  o.precision_override = "fp32";
+  list = load_shots({dir / "a.yaml", dir / "b.yaml"}, o);
+  EXPECT_EQ(list.shots[0].precision, "fp32");
+  EXPECT_EQ(list.shots[1].precision, "fp32");
+  o.precision_override = "bf61";
+  try {
+    load_shots({dir / "a.yaml"}, o);
+    FAIL() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--precision"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
+  }
+
+  // A bad value names file:line and the key.
+  write_file(dir / "c.yaml", "id: c\npreset: hd\nduration: 1\nprompt: x\nprecision: half\n");
+  try {
+    load_shots({dir / "c.yaml"}, LoadOptions{.out_root = dir / "out"});
+    FAIL() << "expected an error";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("c.yaml:5"), std::string::npos) << m;
+    EXPECT_NE(m.find("precision"), std::string::npos) << m;
+    EXPECT_NE(m.find("fp16"), std::string::npos) << m;  // lists the choices
+  }
+}
+
 TEST(Shot, SymlinkOutOfTheOutputRootIsRefused) {
   const fs::path dir = test::scratch_dir("shot_symlink");
   fs::create_directories(dir / "out");

@@ -16,6 +16,7 @@
 #include "pipeline/render.h"
 #include "stages/image_io.h"
 #include "stages/keyframe.h"
+#include "tests/pipeline/cli_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
@@ -140,3 +141,41 @@ TEST(DiffusionRender, ClearErrorsForWrongModelFolders) {
   }
 }
 
+
+TEST(DiffusionRender, PrecisionThroughTheCli) {
+  // --precision bf16 renders the tiny SD shot with the models in bf16: the keyframe equals the keyframe
+  // stage run directly in bf16 (not the fp32 one); fp16 on a CPU-only run fails the shot with a clear error.
+  auto dir = test::scratch_dir("diffusion_render_precision");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
+  write_shot(dir, R"(id: tiny
+preset: tiny-square
+frames: 2
+seed: 99
+prompt: "a photo of a cat"
+sampler: {name: euler, steps: 2, guidance: 7.5}
+models: {keyframe: )" + model_dir() + R"(}
+)");
+  const std::string args = "run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets);
+  auto r = test::run_clipgen(args + " --out " + test::quote(dir / "out") + " --precision bf16");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto png = stages::read_image(dir / "out" / "tiny.keyframe0.png");
+  ASSERT_EQ(png.width, 128);
+  auto got = torch::from_blob(png.rgb.data(), {128, 128, 3}, torch::kByte).permute({2, 0, 1}).to(torch::kInt);
+
+  c10::InferenceMode guard;
+  stages::KeyframeRequest q;
+  q.prompt = "a photo of a cat";
+  q.width = q.height = 128;
+  q.steps = 2;
+  q.seed = derive_seed(99, SeedStream::KeyframeLatents, 0);
+  auto model = stages::load_sd_pipeline(model_dir());
+  auto fp32 = stages::generate_keyframe(model, q).image[0].mul(255).round().to(torch::kInt);
+  model.to(torch::kCPU, torch::kBFloat16);
+  auto bf16 = stages::generate_keyframe(model, q).image[0].mul(255).round().to(torch::kInt);
+  EXPECT_LE((got - bf16).abs().max().item<int>(), 1);
+  EXPECT_GT((got - fp32).abs().max().item<int>(), 1);  // the CLI really ran bf16
+
+  auto h = test::run_clipgen(args + " --out " + test::quote(dir / "out-fp16") + " --precision fp16");
+  EXPECT_NE(h.code, 0) << h.out;
+  EXPECT_NE(h.out.find("fp16 needs a CUDA device"), std::string::npos) << h.out;
+}

@@ -293,3 +293,23 @@ TEST(KeyframeSDXL, Img2ImgAsDiffusersWritesIt) {
   auto image = (d.vae->decode(x / d.vae->scaling_factor()) / 2 + 0.5).clamp(0, 1);
   EXPECT_LE(max_abs(got.image - image), 1e-5);
 }
+
+TEST(KeyframeSDXL, Bf16RunsBothEncodersAndTheUNetInBf16) {
+  // precision: bf16 on SDXL: both text encoders, the pooled embedding and add_time_ids reach the UNet in
+  // bf16; the result stays within the keyframe bound of docs/shot-schema.md#precision (7% latents).
+  c10::InferenceMode guard;
+  auto dir = tiny_sdxl("keyframe_sdxl_bf16");
+  auto m32 = stages::load_sd_pipeline(dir);
+  auto m16 = stages::load_sd_pipeline(dir);
+  m16.to(torch::kCPU, torch::kBFloat16);
+  EXPECT_EQ(m16.text_encoder_2->parameters().front().scalar_type(), torch::kBFloat16);
+  const auto r = request();
+  Trace ta, tb;
+  auto a = run(m32, r, ta);
+  auto b = run(m16, r, tb);
+  EXPECT_EQ(tb["unet_output_0"].scalar_type(), torch::kBFloat16);
+  const double lat = max_abs(b.latents - a.latents) / max_abs(a.latents);
+  std::printf("SDXL bf16 vs fp32: final latents %.4f of max\n", lat);
+  EXPECT_GT(lat, 0.0);
+  EXPECT_LE(lat, 0.07);
+}
