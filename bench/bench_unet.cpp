@@ -110,6 +110,18 @@ int main(int argc, char** argv) {
         outb = unet(sb, t, cb);
         bbest = std::min(bbest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
+      if (plain) {
+        blocks::set_fast_inference(*unet, false);
+        double pb = 1e30;
+        for (int r = 0; r < reps; ++r) {
+          auto t0 = std::chrono::steady_clock::now();
+          auto o = unet(sb, t, cb);
+          pb = std::min(pb, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        blocks::set_fast_inference(*unet, true);
+        std::printf("bf16  %4lld² without weight pre-packing (at::conv2d): %.2f s/step  %.1f GFLOP/s\n",
+                    (long long)px, pb, gflop / pb);
+      }
       const double err = (outb.to(torch::kFloat) - ref).abs().max().item<double>();
       const double range = ref.abs().max().item<double>();
       std::printf("bf16  %4lld²: %.2f s/step  %.1f GFLOP/s  max|bf16−fp32| %.3g (%.2g of max|fp32| %.3g)  peak RSS %.2f GiB\n",
