@@ -3,9 +3,12 @@
 // with its `models.keyframe.settings` taken from the fixture's record of what the shapes cannot tell,
 // and gives byte-identical keyframe latents to the same shot rendered from the equivalent diffusers
 // folder (the reference folders at the file's float16 precision). Bad files named in a shot fail the run
-// with a clear error; the model cache tells the same file with other settings apart.
+// with a clear error; the model cache tells the same file with other settings apart. The SD 2.1 (OpenCLIP
+// layout, v-prediction) and SDXL (SGM layout, two text encoders) single-file fixtures do the same once their
+// 128-token text encoders are widened to the real vocabulary, identically in file and folder.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <array>
@@ -24,6 +27,7 @@
 #include "tests/pipeline/cli_test_util.h"
 #include "tests/pipeline/single_file_test_util.h"
 #include "tests/test_util.h"
+#include "tests/tiny_pipelines.h"
 
 using namespace clipgen;
 namespace fs = std::filesystem;
@@ -227,4 +231,191 @@ TEST(SingleFileShot, ModelCacheKeysIncludeTheSettings) {
   EXPECT_NE(ma.get(), mb.get());  // the same file with other settings is another model
   EXPECT_EQ(ma->text_encoder->config().encoder.num_attention_heads, 4);
   EXPECT_EQ(mb->text_encoder->config().encoder.num_attention_heads, 2);
+}
+
+namespace {
+
+// A single-file fixture whose text encoders have the fixtures' 128-token vocabulary, made renderable: the
+// token embeddings are widened to the real tokenizers' 49408 rows with the same seeded rows in the file
+// (float16, as the file stores every tensor) and in the equivalent diffusers folder built from the reference
+// folders the file was converted from (fixture.json "components", weights rounded to float16), with the
+// given tokenizers, scheduler config and model_index.json.
+struct Widen {
+  std::string component, file_key;
+  uint64_t seed;
+};
+
+struct FolderParts {
+  std::vector<std::pair<std::string, std::string>> tokenizers;  // folder name → clip_tokenizer fixture
+  json scheduler_config;
+  json model_index;
+};
+
+struct Forms {
+  fs::path file, folder;
+};
+
+Forms widened_forms(const std::string& fixture_name, const std::vector<Widen>& widen, const FolderParts& parts,
+                    const fs::path& dir) {
+  const fs::path fx = test::fixture_dir("single_file/" + fixture_name);
+  const auto meta = json::parse(std::ifstream(fx / "fixture.json"));
+  auto src = io::SafetensorsFile::open(fx / "model.safetensors");
+  io::TensorMap file;
+  for (const auto& info : src->tensors()) file[info.name] = src->view(info.name).clone();
+  std::map<std::string, at::Tensor> rows;  // component → the float16 rows appended
+  for (const auto& w : widen) {
+    EXPECT_TRUE(file.count(w.file_key)) << w.file_key;
+    const auto emb = file.at(w.file_key).to(torch::kFloat);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(w.seed);
+    rows[w.component] = (torch::randn({test::kClipVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() +
+                         emb.mean().item<double>())
+                            .to(torch::kHalf);
+    file[w.file_key] = torch::cat({file.at(w.file_key), rows[w.component]}).contiguous();
+  }
+  Forms out{dir / (fixture_name + ".safetensors"), dir / (fixture_name + "-folder")};
+  fs::create_directories(dir);
+  io::save_safetensors(out.file, file);
+
+  const fs::path& f = out.folder;
+  for (const auto& [comp, c] : meta["components"].items()) {
+    const fs::path from = fx / c["folder"].get<std::string>();
+    const std::string weights = c["weights"].get<std::string>();
+    fs::create_directories(f / comp);
+    auto cfg = json::parse(std::ifstream(from / "config.json"));
+    auto w = io::SafetensorsFile::open(from / weights);
+    io::TensorMap t;
+    for (const auto& info : w->tensors()) t[info.name] = w->view(info.name).to(torch::kHalf).to(torch::kFloat);
+    if (rows.count(comp)) {
+      const std::string key = "text_model.embeddings.token_embedding.weight";
+      t[key] = torch::cat({t.at(key), rows.at(comp).to(torch::kFloat)}).contiguous();
+      cfg["vocab_size"] = test::kClipVocab;
+    }
+    std::ofstream(f / comp / "config.json") << cfg.dump(2);
+    io::save_safetensors(f / comp / weights, t);
+  }
+  for (const auto& [name, tok] : parts.tokenizers)
+    fs::create_directory_symlink(test::fixture_dir("clip_tokenizer/" + tok), f / name);
+  fs::create_directories(f / "scheduler");
+  std::ofstream(f / "scheduler" / "scheduler_config.json") << parts.scheduler_config.dump(2);
+  std::ofstream(f / "model_index.json") << parts.model_index.dump(2);
+  return out;
+}
+
+json fixture_scheduler(const std::string& name) {
+  return json::parse(std::ifstream(test::fixture_dir("schedulers/" + name + "/scheduler_config.json")));
+}
+
+Forms sdxl_forms(const fs::path& dir) {
+  FolderParts parts;
+  parts.tokenizers = {{"tokenizer", "tokenizer_sd1"}, {"tokenizer_2", "tokenizer_sd2"}};
+  parts.scheduler_config = fixture_scheduler("euler");
+  parts.model_index = {{"_class_name", "StableDiffusionXLPipeline"},
+                       {"_diffusers_version", "0.27.2"},
+                       {"force_zeros_for_empty_prompt", true},
+                       {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
+                       {"text_encoder", {"transformers", "CLIPTextModel"}},
+                       {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
+                       {"tokenizer", {"transformers", "CLIPTokenizer"}},
+                       {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
+                       {"unet", {"diffusers", "UNet2DConditionModel"}},
+                       {"vae", {"diffusers", "AutoencoderKL"}}};
+  return widened_forms("sdxl",
+                       {{"text_encoder", "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight", 101},
+                        {"text_encoder_2", "conditioner.embedders.1.model.token_embedding.weight", 102}},
+                       parts, dir);
+}
+
+// The settings the SDXL fixture file needs (fixture.json "hyperparameters_not_in_shapes"; published SDXL
+// files use the family defaults instead: 64-channel heads, 32 norm groups, scaling 0.13025, 12/20 text heads).
+std::string sdxl_settings_yaml() {
+  const auto h = json::parse(std::ifstream(test::fixture_dir("single_file/sdxl/fixture.json")))["hyperparameters_not_in_shapes"];
+  std::ostringstream o;
+  o << "      unet: {heads: " << h["unet"]["attention_heads_mid_block"].get<int>()
+    << ", norm_groups: " << h["unet"]["norm_num_groups"].get<int>() << ", sample_size: 16}\n";
+  o << "      vae: {norm_groups: " << h["vae"]["norm_num_groups"].get<int>()
+    << ", scaling_factor: " << h["vae"]["scaling_factor (pipeline setting)"].get<double>() << "}\n";
+  o << "      text_encoder: {heads: " << h["text_encoder"]["num_attention_heads"].get<int>()
+    << ", activation: " << h["text_encoder"]["hidden_act"].get<std::string>() << "}\n";
+  o << "      text_encoder_2: {heads: " << h["text_encoder_2"]["num_attention_heads"].get<int>()
+    << ", activation: " << h["text_encoder_2"]["hidden_act"].get<std::string>() << "}\n";
+  return o.str();
+}
+
+}  // namespace
+
+TEST(SingleFileShot, SdxlFileRendersExactlyAsTheEquivalentDiffusersFolder) {
+  // SDXL single files (what most SDXL checkpoints are published as) through the CLI: both text encoders,
+  // pooled embedding and add_time_ids from the SGM layout give the folder's keyframe latents byte for byte.
+  const auto dir = test::scratch_dir("single_file_shot_sdxl");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
+  const auto forms = sdxl_forms(dir);
+  const std::string file_block =
+      "  keyframe:\n    path: " + forms.file.string() + "\n    settings:\n" + sdxl_settings_yaml();
+  auto a = keyframe_checkpoint(dir / "file", shot_yaml(file_block), presets);
+  auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
+  ASSERT_TRUE(a.count("latents") && b.count("latents"));
+  EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
+  EXPECT_GT(a.at("latents").abs().sum().item<double>(), 0);
+  EXPECT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << ": the SDXL single file and the diffusers folder differ";
+  }
+  // The comparison can fail: the second text encoder with 2 heads instead of 4 changes the latents.
+  std::string wrong = file_block;
+  const std::string te2 = "text_encoder_2: {heads: 4";
+  const auto at = wrong.find(te2);
+  ASSERT_NE(at, std::string::npos) << wrong;
+  wrong.replace(at, te2.size(), "text_encoder_2: {heads: 2");
+  auto c = keyframe_checkpoint(dir / "wrong", shot_yaml(wrong), presets);
+  ASSERT_TRUE(c.count("latents"));
+  EXPECT_FALSE(same_bytes(a.at("latents"), c.at("latents")));
+}
+
+TEST(SingleFileShot, Sd21FileRendersExactlyAsTheEquivalentDiffusersFolder) {
+  // SD 2.x single files: OpenCLIP text encoder layout (cond_stage_model.model.*), v-prediction from the LDM
+  // yaml's `parameterization: v`, per-level head counts given as head channels, upcast attention. The
+  // folder's scheduler is what clipgen gives an SD 2.x file (diffusers' published SD 2.1 scheduler settings:
+  // leading spacing, steps_offset 1, v_prediction), here as Euler since the shot names that sampler.
+  const auto dir = test::scratch_dir("single_file_shot_sd21");
+  const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
+  const fs::path fx = test::fixture_dir("single_file/sd21");
+  const auto h = json::parse(std::ifstream(fx / "fixture.json"))["hyperparameters_not_in_shapes"];
+  FolderParts parts;
+  parts.tokenizers = {{"tokenizer", "tokenizer_sd2"}};
+  parts.scheduler_config = fixture_scheduler("euler_v_prediction");
+  parts.scheduler_config["timestep_spacing"] = "leading";
+  parts.model_index = {{"_class_name", "StableDiffusionPipeline"},
+                       {"_diffusers_version", "0.27.2"},
+                       {"requires_safety_checker", false},
+                       {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
+                       {"text_encoder", {"transformers", "CLIPTextModel"}},
+                       {"tokenizer", {"transformers", "CLIPTokenizer"}},
+                       {"unet", {"diffusers", "UNet2DConditionModel"}},
+                       {"vae", {"diffusers", "AutoencoderKL"}}};
+  const auto forms =
+      widened_forms("sd21", {{"text_encoder", "cond_stage_model.model.token_embedding.weight", 103}}, parts, dir);
+  // Head counts differ per level (2 at level 0, 4 in the mid block) at a constant 8 channels per head.
+  for (const auto& [level, d] : h["unet"]["head_dim_per_level"].items()) ASSERT_EQ(d.get<int>(), 8) << level;
+  std::ostringstream settings;
+  settings << "      unet: {head_channels: 8, norm_groups: " << h["unet"]["norm_num_groups"].get<int>()
+           << ", upcast_attention: true, sample_size: 16}\n"
+           << "      vae: {scaling_factor: " << h["vae"]["scaling_factor (pipeline setting)"].get<double>() << "}\n"
+           << "      text_encoder: {heads: " << h["text_encoder"]["num_attention_heads"].get<int>()
+           << ", activation: " << h["text_encoder"]["hidden_act"].get<std::string>() << "}\n";
+  const std::string file_block = "  keyframe:\n    path: " + forms.file.string() +
+                                 "\n    original_config: " + (fx / "original_config.yaml").string() +
+                                 "\n    settings:\n" + settings.str();
+  auto a = keyframe_checkpoint(dir / "file", shot_yaml(file_block), presets);
+  auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
+  ASSERT_TRUE(a.count("latents") && b.count("latents"));
+  EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << ": the SD 2.1 single file and the diffusers folder differ";
+  }
+  // The comparison can fail: epsilon instead of the yaml's v-prediction changes the latents.
+  auto c = keyframe_checkpoint(dir / "eps", shot_yaml(file_block + "      prediction_type: epsilon\n"), presets);
+  ASSERT_TRUE(c.count("latents"));
+  EXPECT_FALSE(same_bytes(a.at("latents"), c.at("latents")));
 }
