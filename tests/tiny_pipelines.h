@@ -21,6 +21,14 @@ namespace clipgen::test {
 
 constexpr int64_t kClipVocab = 49408;
 
+// The rows that widen token embedding `emb` [V, C] to kClipVocab: seeded normal draws with the mean and
+// spread of the existing rows, float32 [kClipVocab − V, C].
+inline at::Tensor extra_token_rows(const at::Tensor& emb, uint64_t seed) {
+  const auto e = emb.to(torch::kFloat);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randn({kClipVocab - e.size(0), e.size(1)}, gen) * e.std().item<double>() + e.mean().item<double>();
+}
+
 // Writes a text encoder folder: the fixture's config and weights, vocabulary widened to kClipVocab.
 inline void widened_text_encoder(const std::filesystem::path& src, const std::filesystem::path& dst, uint64_t seed) {
   std::filesystem::create_directories(dst);
@@ -29,11 +37,7 @@ inline void widened_text_encoder(const std::filesystem::path& src, const std::fi
   std::ofstream(dst / "config.json") << cfg.dump(2);
   auto t = io::load_safetensors(src / "model.safetensors");
   const std::string key = "text_model.embeddings.token_embedding.weight";
-  auto emb = t.at(key);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  auto extra =
-      torch::randn({kClipVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() + emb.mean().item<double>();
-  t[key] = torch::cat({emb, extra}).contiguous();
+  t[key] = torch::cat({t.at(key), extra_token_rows(t.at(key), seed)}).contiguous();
   io::save_safetensors(dst / "model.safetensors", t);
 }
 

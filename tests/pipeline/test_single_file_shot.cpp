@@ -8,7 +8,6 @@
 // 128-token text encoders are widened to the real vocabulary, identically in file and folder.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <array>
@@ -265,11 +264,7 @@ Forms widened_forms(const std::string& fixture_name, const std::vector<Widen>& w
   std::map<std::string, at::Tensor> rows;  // component → the float16 rows appended
   for (const auto& w : widen) {
     EXPECT_TRUE(file.count(w.file_key)) << w.file_key;
-    const auto emb = file.at(w.file_key).to(torch::kFloat);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(w.seed);
-    rows[w.component] = (torch::randn({test::kClipVocab - emb.size(0), emb.size(1)}, gen) * emb.std().item<double>() +
-                         emb.mean().item<double>())
-                            .to(torch::kHalf);
+    rows[w.component] = test::extra_token_rows(file.at(w.file_key), w.seed).to(torch::kHalf);
     file[w.file_key] = torch::cat({file.at(w.file_key), rows[w.component]}).contiguous();
   }
   Forms out{dir / (fixture_name + ".safetensors"), dir / (fixture_name + "-folder")};
