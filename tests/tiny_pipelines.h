@@ -52,6 +52,32 @@ inline void write_scheduler(const std::string& fixture, const std::filesystem::p
 }
 }  // namespace detail
 
+// model_index.json of a StableDiffusionPipeline (SD 1.x/2.x) with an Euler scheduler.
+inline nlohmann::json sd_model_index() {
+  return {{"_class_name", "StableDiffusionPipeline"},
+          {"_diffusers_version", "0.27.2"},
+          {"requires_safety_checker", false},
+          {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
+          {"text_encoder", {"transformers", "CLIPTextModel"}},
+          {"tokenizer", {"transformers", "CLIPTokenizer"}},
+          {"unet", {"diffusers", "UNet2DConditionModel"}},
+          {"vae", {"diffusers", "AutoencoderKL"}}};
+}
+
+// model_index.json of a StableDiffusionXLPipeline with an Euler scheduler.
+inline nlohmann::json sdxl_model_index(bool force_zeros_for_empty_prompt = true) {
+  return {{"_class_name", "StableDiffusionXLPipeline"},
+          {"_diffusers_version", "0.27.2"},
+          {"force_zeros_for_empty_prompt", force_zeros_for_empty_prompt},
+          {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
+          {"text_encoder", {"transformers", "CLIPTextModel"}},
+          {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
+          {"tokenizer", {"transformers", "CLIPTokenizer"}},
+          {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
+          {"unet", {"diffusers", "UNet2DConditionModel"}},
+          {"vae", {"diffusers", "AutoencoderKL"}}};
+}
+
 // SDXL base layout in `dir` (created): two widened text encoders, unet2d/sdxl, the fixture AutoencoderKL,
 // the SD1 and SD2 tokenizers, Euler; `force_zeros_for_empty_prompt` in model_index.json.
 inline std::filesystem::path tiny_sdxl(const std::filesystem::path& dir, bool force_zeros = true) {
@@ -64,17 +90,7 @@ inline std::filesystem::path tiny_sdxl(const std::filesystem::path& dir, bool fo
   detail::link_fixture("clip_tokenizer/tokenizer_sd1", dir / "tokenizer");
   detail::link_fixture("clip_tokenizer/tokenizer_sd2", dir / "tokenizer_2");
   detail::write_scheduler("euler", dir);
-  nlohmann::json idx = {{"_class_name", "StableDiffusionXLPipeline"},
-                        {"_diffusers_version", "0.27.2"},
-                        {"force_zeros_for_empty_prompt", force_zeros},
-                        {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
-                        {"text_encoder", {"transformers", "CLIPTextModel"}},
-                        {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
-                        {"tokenizer", {"transformers", "CLIPTokenizer"}},
-                        {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
-                        {"unet", {"diffusers", "UNet2DConditionModel"}},
-                        {"vae", {"diffusers", "AutoencoderKL"}}};
-  std::ofstream(dir / "model_index.json") << idx.dump(2);
+  std::ofstream(dir / "model_index.json") << sdxl_model_index(force_zeros).dump(2);
   return dir;
 }
 
@@ -88,15 +104,7 @@ inline std::filesystem::path tiny_sd21(const std::filesystem::path& dir) {
   detail::link_fixture("vae/autoencoder_kl", dir / "vae");
   detail::link_fixture("clip_tokenizer/tokenizer_sd2", dir / "tokenizer");
   detail::write_scheduler("euler_v_prediction", dir);
-  nlohmann::json idx = {{"_class_name", "StableDiffusionPipeline"},
-                        {"_diffusers_version", "0.27.2"},
-                        {"requires_safety_checker", false},
-                        {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
-                        {"text_encoder", {"transformers", "CLIPTextModel"}},
-                        {"tokenizer", {"transformers", "CLIPTokenizer"}},
-                        {"unet", {"diffusers", "UNet2DConditionModel"}},
-                        {"vae", {"diffusers", "AutoencoderKL"}}};
-  std::ofstream(dir / "model_index.json") << idx.dump(2);
+  std::ofstream(dir / "model_index.json") << sd_model_index().dump(2);
   return dir;
 }
 

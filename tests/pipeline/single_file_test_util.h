@@ -55,4 +55,13 @@ inline bool same_bytes(const at::Tensor& a, const at::Tensor& b) {
   return std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
 }
 
+// Two keyframe checkpoints hold the same tensors, byte for byte (`what` names the two forms in failures).
+inline void expect_same_checkpoints(const io::TensorMap& a, const io::TensorMap& b, const std::string& what) {
+  EXPECT_EQ(a.size(), b.size()) << what;
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name << " missing: " << what;
+    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << " differs: " << what;
+  }
+}
+
 }  // namespace clipgen::test::sd15_file

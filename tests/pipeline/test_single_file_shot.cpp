@@ -118,11 +118,7 @@ TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) 
   // without it the raster would be the SD 1.x default 512 (64×64 latents).
   EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
   EXPECT_GT(a.at("latents").abs().sum().item<double>(), 0);
-  EXPECT_EQ(a.size(), b.size());
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << ": the single file and the diffusers folder differ";
-  }
+  expect_same_checkpoints(a, b, "the single file and the diffusers folder");
 
   // Wrong settings change the result (the comparison can fail): 2 text-encoder heads instead of 4.
   std::string wrong = file_block;
@@ -304,16 +300,7 @@ Forms sdxl_forms(const fs::path& dir) {
   FolderParts parts;
   parts.tokenizers = {{"tokenizer", "tokenizer_sd1"}, {"tokenizer_2", "tokenizer_sd2"}};
   parts.scheduler_config = fixture_scheduler("euler");
-  parts.model_index = {{"_class_name", "StableDiffusionXLPipeline"},
-                       {"_diffusers_version", "0.27.2"},
-                       {"force_zeros_for_empty_prompt", true},
-                       {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
-                       {"text_encoder", {"transformers", "CLIPTextModel"}},
-                       {"text_encoder_2", {"transformers", "CLIPTextModelWithProjection"}},
-                       {"tokenizer", {"transformers", "CLIPTokenizer"}},
-                       {"tokenizer_2", {"transformers", "CLIPTokenizer"}},
-                       {"unet", {"diffusers", "UNet2DConditionModel"}},
-                       {"vae", {"diffusers", "AutoencoderKL"}}};
+  parts.model_index = test::sdxl_model_index();
   return widened_forms("sdxl",
                        {{"text_encoder", "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight", 101},
                         {"text_encoder_2", "conditioner.embedders.1.model.token_embedding.weight", 102}},
@@ -351,11 +338,7 @@ TEST(SingleFileShot, SdxlFileRendersExactlyAsTheEquivalentDiffusersFolder) {
   ASSERT_TRUE(a.count("latents") && b.count("latents"));
   EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
   EXPECT_GT(a.at("latents").abs().sum().item<double>(), 0);
-  EXPECT_EQ(a.size(), b.size());
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << ": the SDXL single file and the diffusers folder differ";
-  }
+  expect_same_checkpoints(a, b, "the SDXL single file and the diffusers folder");
   // The comparison can fail: the second text encoder with 2 heads instead of 4 changes the latents.
   std::string wrong = file_block;
   const std::string te2 = "text_encoder_2: {heads: 4";
@@ -380,14 +363,7 @@ TEST(SingleFileShot, Sd21FileRendersExactlyAsTheEquivalentDiffusersFolder) {
   parts.tokenizers = {{"tokenizer", "tokenizer_sd2"}};
   parts.scheduler_config = fixture_scheduler("euler_v_prediction");
   parts.scheduler_config["timestep_spacing"] = "leading";
-  parts.model_index = {{"_class_name", "StableDiffusionPipeline"},
-                       {"_diffusers_version", "0.27.2"},
-                       {"requires_safety_checker", false},
-                       {"scheduler", {"diffusers", "EulerDiscreteScheduler"}},
-                       {"text_encoder", {"transformers", "CLIPTextModel"}},
-                       {"tokenizer", {"transformers", "CLIPTokenizer"}},
-                       {"unet", {"diffusers", "UNet2DConditionModel"}},
-                       {"vae", {"diffusers", "AutoencoderKL"}}};
+  parts.model_index = test::sd_model_index();
   const auto forms =
       widened_forms("sd21", {{"text_encoder", "cond_stage_model.model.token_embedding.weight", 103}}, parts, dir);
   // Head counts differ per level (2 at level 0, 4 in the mid block) at a constant 8 channels per head.
@@ -405,10 +381,7 @@ TEST(SingleFileShot, Sd21FileRendersExactlyAsTheEquivalentDiffusersFolder) {
   auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
   ASSERT_TRUE(a.count("latents") && b.count("latents"));
   EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
-  for (const auto& [name, t] : a) {
-    ASSERT_TRUE(b.count(name)) << name;
-    EXPECT_TRUE(same_bytes(t, b.at(name))) << name << ": the SD 2.1 single file and the diffusers folder differ";
-  }
+  expect_same_checkpoints(a, b, "the SD 2.1 single file and the diffusers folder");
   // The comparison can fail: epsilon instead of the yaml's v-prediction changes the latents.
   auto c = keyframe_checkpoint(dir / "eps", shot_yaml(file_block + "      prediction_type: epsilon\n"), presets);
   ASSERT_TRUE(c.count("latents"));
