@@ -10,8 +10,11 @@
 // minutes (about 0.5 TFLOP per decoded frame; ~10 TFLOP for the UNet step); --raster 128x192 is ~4x cheaper.
 // (The bench CMake target links clipgen_pipeline; the binary itself needs only clipgen_models.)
 //
+//   --bf16 reruns each measurement with the model and inputs in bf16 (what `precision: bf16` renders with)
+//   and prints its time and its error against the float32 output.
+//
 // Usage: bench_temporal [--frames 8,16,32] [--chunk 8] [--raster 256x448] [--unet-frames 14] [--no-unet]
-//                       [--no-decoder] [--threads N]
+//                       [--no-decoder] [--bf16] [--threads N]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,7 +64,21 @@ std::string manifest(const std::string& rel) {
   return bench::repo_file("tests/data/manifests/svd_xt/" + rel).string();
 }
 
-int child_decoder(int threads, int64_t frames, int64_t chunk, int64_t h, int64_t w) {
+// bf16 rerun of the same model and inputs after the float32 measurement: time, and max |bf16 − fp32| of the
+// output relative to the float32 output's largest magnitude (the error `precision: bf16` costs).
+template <class Run>
+void bf16_rerun(const char* what, torch::nn::Module& m, Run&& run, const at::Tensor& ref, double fp32_secs) {
+  m.to(torch::kBFloat16);
+  reset_peak_rss();
+  auto t0 = std::chrono::steady_clock::now();
+  const at::Tensor out = run().to(torch::kFloat);
+  const double secs = seconds_since(t0);
+  const double err = (out - ref).abs().max().item<double>() / ref.abs().max().item<double>();
+  std::printf("%s bf16: %.2f s (%.2fx fp32)  max|bf16 − fp32| %.3g of max|fp32|  peak during call %.2f GiB\n", what,
+              secs, fp32_secs / secs, err, status_gib("VmHWM:"));
+}
+
+int child_decoder(int threads, int64_t frames, int64_t chunk, int64_t h, int64_t w, bool bf16) {
   configure_threads(threads);
   torch::NoGradGuard ng;
   const auto path = manifest("vae/config.json");
@@ -80,10 +97,14 @@ int child_decoder(int threads, int64_t frames, int64_t chunk, int64_t h, int64_t
               "RSS before %.2f GiB  peak during call %.2f GiB  (+%.2f GiB)\n",
               (long long)frames, (long long)chunk, (long long)out.size(0), (long long)out.size(2),
               (long long)out.size(3), secs, secs / frames, rss0, peak, peak - rss0);
+  if (bf16) {
+    auto lb = lat.to(torch::kBFloat16);
+    bf16_rerun("decoder ", *vae, [&] { return vae->decode_chunked(lb, frames, chunk); }, out, secs);
+  }
   return 0;
 }
 
-int child_unet(int threads, int64_t frames, int64_t h, int64_t w) {
+int child_unet(int threads, int64_t frames, int64_t h, int64_t w, bool bf16) {
   configure_threads(threads);
   torch::NoGradGuard ng;
   const auto path = manifest("unet/config.json");
@@ -115,6 +136,10 @@ int child_unet(int threads, int64_t frames, int64_t h, int64_t w) {
               (long long)w / 8, secs, blocks::FlopCounter::total() / 1e9,
               blocks::FlopCounter::total() / 1e9 / secs, rss0, peak, peak - rss0,
               torch::isfinite(out).all().item<bool>() ? "yes" : "NO");
+  if (bf16) {
+    auto sb = sample.to(torch::kBFloat16), eb = ehs.to(torch::kBFloat16), ib = ids.to(torch::kBFloat16);
+    bf16_rerun("unet    ", *unet, [&] { return unet->forward(sb, t, eb, ib); }, out, secs);
+  }
   return 0;
 }
 
@@ -146,15 +171,16 @@ int main(int argc, char** argv) {
   std::vector<int64_t> frames = {8, 16, 32};
   int64_t chunk = 8, unet_frames = 14, h = 256, w = 448;
   int threads = 0;
-  bool do_unet = true, do_decoder = true;
+  bool do_unet = true, do_decoder = true, bf16 = false;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "--child") {
-    // --child decoder THREADS FRAMES CHUNK H W | --child unet THREADS FRAMES H W
-    if (args.size() == 7 && args[1] == "decoder")
+    // --child decoder THREADS FRAMES CHUNK H W BF16 | --child unet THREADS FRAMES H W BF16
+    if (args.size() == 8 && args[1] == "decoder")
       return child_decoder(std::stoi(args[2]), std::stoll(args[3]), std::stoll(args[4]), std::stoll(args[5]),
-                           std::stoll(args[6]));
-    if (args.size() == 6 && args[1] == "unet")
-      return child_unet(std::stoi(args[2]), std::stoll(args[3]), std::stoll(args[4]), std::stoll(args[5]));
+                           std::stoll(args[6]), args[7] == "1");
+    if (args.size() == 7 && args[1] == "unet")
+      return child_unet(std::stoi(args[2]), std::stoll(args[3]), std::stoll(args[4]), std::stoll(args[5]),
+                        args[6] == "1");
     std::fprintf(stderr, "bad --child arguments\n");
     return 2;
   }
@@ -175,6 +201,7 @@ int main(int argc, char** argv) {
     } else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--no-unet") do_unet = false;
     else if (a == "--no-decoder") do_decoder = false;
+    else if (a == "--bf16") bf16 = true;
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return 2;
@@ -195,7 +222,9 @@ int main(int argc, char** argv) {
   const std::string th = std::to_string(used);
   if (do_decoder)
     for (auto f : frames)
-      run_child({"--child", "decoder", th, std::to_string(f), std::to_string(chunk), std::to_string(h), std::to_string(w)});
-  if (do_unet) run_child({"--child", "unet", th, std::to_string(unet_frames), std::to_string(h), std::to_string(w)});
+      run_child({"--child", "decoder", th, std::to_string(f), std::to_string(chunk), std::to_string(h), std::to_string(w),
+                 bf16 ? "1" : "0"});
+  if (do_unet)
+    run_child({"--child", "unet", th, std::to_string(unet_frames), std::to_string(h), std::to_string(w), bf16 ? "1" : "0"});
   return 0;
 }
