@@ -54,6 +54,7 @@ struct CliParams {
   std::string preset_name;  // `presets NAME`
   std::vector<std::string> fixture_dirs;
   std::string fixture_device = "cpu";
+  std::string fixture_precision = "fp32";
 };
 
 void add_preset_dirs(CLI::App* sub, CliParams& p) {
@@ -199,7 +200,9 @@ int cmd_run(const CliParams& p) {
 
 int cmd_fixture_check(const CliParams& p) {
   configure_threads(p.threads);
-  return parity::run_fixture_check(p.fixture_dirs, parity::parse_fixture_device(p.fixture_device), std::cout);
+  const auto device = parity::parse_fixture_device(p.fixture_device);
+  return parity::run_fixture_check(p.fixture_dirs, device, std::cout,
+                                   parity::parse_fixture_precision(p.fixture_precision, device));
 }
 
 }  // namespace
@@ -247,6 +250,11 @@ int main(int argc, char** argv) {
   check->add_option("--device", p.fixture_device,
                     "device for the model runners: cpu, cuda (= cuda:0) or cuda:N; outputs are compared on the CPU, "
                     "TF32 is off on CUDA, and the tokenizer/rng/scheduler/single-file runners stay on the CPU")
+      ->capture_default_str();
+  check->add_option("--precision", p.fixture_precision,
+                    "fp32, bf16 or fp16 (CUDA only): the SD and SVD pipeline fixtures run their models in it and "
+                    "compare the end results within the bounds of docs/shot-schema.md#precision; other runners "
+                    "stay fp32")
       ->capture_default_str();
   fixture->require_subcommand(1);
 

@@ -8,13 +8,15 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "models/io/diffusers_folder.h"
+#include "models/runtime.h"
 
 namespace clipgen::parity {
 namespace fs = std::filesystem;
 
 void register_all_runners();  // parity/registry.cpp
 
-FixtureContext::FixtureContext(fs::path dir, c10::Device device) : dir_(std::move(dir)), device_(device) {
+FixtureContext::FixtureContext(fs::path dir, c10::Device device, c10::ScalarType dtype)
+    : dir_(std::move(dir)), device_(device), dtype_(dtype) {
   fixture_ = io::read_json(dir_ / "fixture.json");
 }
 
@@ -122,19 +124,21 @@ static std::string runner_key(const FixtureContext& ctx) {
   return name.substr(0, name.find('/'));
 }
 
-std::vector<Comparison> check_fixture(const fs::path& dir, c10::Device device, c10::Device* ran_on) {
+std::vector<Comparison> check_fixture(const fs::path& dir, c10::Device device, c10::Device* ran_on,
+                                      c10::ScalarType dtype, c10::ScalarType* ran_in) {
   static bool registered = [] {
     register_all_runners();
     return true;
   }();
   (void)registered;
-  FixtureContext ctx(dir, device);
+  FixtureContext ctx(dir, device, dtype);
   auto key = runner_key(ctx);
   auto it = runners().find(key);
   if (it == runners().end()) throw Error(dir.string() + ": no fixture runner for '" + key + "'");
   c10::InferenceMode guard;
   it->second(ctx);
   if (ran_on) *ran_on = ctx.device_used() ? device : c10::Device(c10::kCPU);
+  if (ran_in) *ran_in = ctx.precision_used() ? dtype : c10::kFloat;
   if (ctx.results().empty()) throw Error(dir.string() + ": runner '" + key + "' compared nothing");
   return ctx.results();
 }
@@ -146,7 +150,7 @@ bool FixtureResult::pass() const {
   return true;
 }
 
-std::vector<FixtureResult> check_tree(const fs::path& dir, c10::Device device) {
+std::vector<FixtureResult> check_tree(const fs::path& dir, c10::Device device, c10::ScalarType dtype) {
   std::vector<fs::path> dirs;
   if (fs::exists(dir / "fixture.json")) {
     dirs.push_back(dir);
@@ -161,7 +165,7 @@ std::vector<FixtureResult> check_tree(const fs::path& dir, c10::Device device) {
     FixtureResult r;
     r.dir = d;
     try {
-      r.comparisons = check_fixture(d, device, &r.ran_on);
+      r.comparisons = check_fixture(d, device, &r.ran_on, dtype, &r.ran_in);
     } catch (const std::exception& e) {
       r.error = e.what();
     }
@@ -170,9 +174,10 @@ std::vector<FixtureResult> check_tree(const fs::path& dir, c10::Device device) {
   return out;
 }
 
-std::string format_results(const std::vector<FixtureResult>& results, c10::Device requested) {
+std::string format_results(const std::vector<FixtureResult>& results, c10::Device requested, c10::ScalarType dtype) {
   std::string s;
   const bool show_device = !requested.is_cpu();
+  const bool show_precision = dtype != c10::kFloat;
   for (const auto& r : results) {
     if (!r.error.empty()) {
       s += fmt::format("{}  ERROR  {}\n", r.dir.string(), r.error);
@@ -180,6 +185,8 @@ std::string format_results(const std::vector<FixtureResult>& results, c10::Devic
     }
     std::string on;
     if (show_device) on = r.ran_on.is_cpu() ? "  on=cpu (CPU-only runner)" : "  on=" + r.ran_on.str();
+    if (show_precision)
+      on += r.ran_in == dtype ? "  in=" + precision_name(dtype) : std::string("  in=fp32 (fp32-only runner)");
     for (const auto& c : r.comparisons) {
       s += fmt::format("{}  {:<40} max_abs_err={:<11.3e} allowed={:<11.3e} {}{}{}\n", r.dir.string(), c.name,
                        c.max_abs_error, c.allowed, c.pass ? "PASS" : "FAIL", c.note.empty() ? "" : "  (" + c.note + ")", on);
@@ -214,21 +221,33 @@ c10::Device parse_fixture_device(const std::string& spec) {
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
-int run_fixture_check(const std::vector<std::string>& dirs, c10::Device device, std::ostream& out) {
+c10::ScalarType parse_fixture_precision(const std::string& spec, c10::Device device) {
+  if (spec != "fp32" && spec != "bf16" && spec != "fp16")
+    throw UsageError("--precision '" + spec + "': expected fp32, bf16 or fp16");
+  try {
+    return resolve_precision(spec, device);
+  } catch (const UnsupportedError& e) {
+    throw UsageError("--precision " + spec + ": " + e.what());
+  }
+}
+
+int run_fixture_check(const std::vector<std::string>& dirs, c10::Device device, std::ostream& out,
+                      c10::ScalarType dtype) {
   if (device.is_cuda()) {
     // fp32 fixtures hold 1e-4 tolerances; TF32 matmuls/convolutions (10-bit mantissa) do not.
     at::globalContext().setAllowTF32CuBLAS(false);
     at::globalContext().setAllowTF32CuDNN(false);
   }
   bool ok = true;
-  size_t fixtures = 0, on_device = 0, errors = 0, comparisons = 0, failed = 0;
+  size_t fixtures = 0, on_device = 0, errors = 0, comparisons = 0, failed = 0, in_precision = 0;
   for (const auto& d : dirs) {
-    auto res = check_tree(d, device);
-    out << format_results(res, device) << std::flush;
+    auto res = check_tree(d, device, dtype);
+    out << format_results(res, device, dtype) << std::flush;
     for (const auto& r : res) {
       ok = ok && r.pass();
       ++fixtures;
       on_device += r.error.empty() && r.ran_on == device;
+      in_precision += r.error.empty() && r.ran_in == dtype;
       comparisons += r.comparisons.size();
       for (const auto& c : r.comparisons) failed += !c.pass;
       errors += !r.error.empty();
@@ -237,6 +256,9 @@ int run_fixture_check(const std::vector<std::string>& dirs, c10::Device device, 
   if (!device.is_cpu())
     out << fmt::format("summary: device={} fixtures={} ran_on_device={} cpu_only={} errors={} comparisons={} failed={} tf32=off\n",
                        device.str(), fixtures, on_device, fixtures - on_device - errors, errors, comparisons, failed);
+  if (dtype != c10::kFloat)
+    out << fmt::format("summary: precision={} fixtures={} ran_in_precision={} fp32_only={} errors={} failed={}\n",
+                       precision_name(dtype), fixtures, in_precision, fixtures - in_precision - errors, errors, failed);
   return ok ? 0 : 1;
 }
 

@@ -2,7 +2,8 @@
 // library (models, stages) and none of libav's codec libraries at run time, so it can run where
 // clipgen's media dependencies are not installed (scripts/device-check.sh on a GPU machine; see
 // docs/device.md). Same output and exit codes as `clipgen fixture check`:
-//   clipgen-fixture-check [--device cpu|cuda|cuda:N] [--threads N] DIR...   0 all pass, 1 a failure, 2 usage
+//   clipgen-fixture-check [--device cpu|cuda|cuda:N] [--precision fp32|bf16|fp16] [--threads N] DIR...
+//                                            0 all pass, 1 a failure, 2 usage
 //   clipgen-fixture-check --version                                          LibTorch version, build, devices
 #include <fmt/format.h>
 
@@ -20,7 +21,7 @@ using namespace clipgen;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: clipgen-fixture-check [--device cpu|cuda|cuda:N] [--threads N] DIR...\n"
+    "usage: clipgen-fixture-check [--device cpu|cuda|cuda:N] [--precision fp32|bf16|fp16] [--threads N] DIR...\n"
     "       clipgen-fixture-check --version\n";
 
 int print_version() {
@@ -35,7 +36,7 @@ int print_version() {
 
 int main(int argc, char** argv) {
   std::vector<std::string> dirs;
-  std::string device = "cpu";
+  std::string device = "cpu", precision = "fp32";
   int threads = 0;
   bool version = false;
   try {
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
       };
       if (a == "--device") {
         device = value();
+      } else if (a == "--precision") {
+        precision = value();
       } else if (a == "--threads") {
         const std::string v = value();
         if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 4)
@@ -66,7 +69,8 @@ int main(int argc, char** argv) {
     configure_threads(threads);
     if (version) return print_version();
     if (dirs.empty()) throw UsageError("no fixture folder given");
-    return parity::run_fixture_check(dirs, parity::parse_fixture_device(device), std::cout);
+    const auto dev = parity::parse_fixture_device(device);
+    return parity::run_fixture_check(dirs, dev, std::cout, parity::parse_fixture_precision(precision, dev));
   } catch (const UsageError& e) {
     std::cerr << "clipgen-fixture-check: error: " << e.what() << "\n" << kUsage;
     return 2;

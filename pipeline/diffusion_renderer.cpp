@@ -203,6 +203,14 @@ GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
   return p;
 }
 
+std::string DiffusionRenderer::precision_on(const configs::Shot& shot, const Device& device) const {
+  try {
+    return precision_name(resolve_precision(shot.precision, device.torch_device()));
+  } catch (const Error&) {
+    return shot.precision;  // refused on this device: the keyframe stage says why
+  }
+}
+
 std::shared_ptr<stages::SDModel> DiffusionRenderer::keyframe_model(const configs::Shot& shot,
                                                                    const StageContext& ctx) const {
   const auto device = ctx.device().torch_device();

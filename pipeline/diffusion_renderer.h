@@ -81,6 +81,7 @@ std::pair<int, int> keyframe_raster(const configs::Shot& shot);
 class DiffusionRenderer final : public ShotRenderer {
 public:
   explicit DiffusionRenderer(std::shared_ptr<ModelCache> cache) : cache_(std::move(cache)) {}
+  std::string precision_on(const configs::Shot& shot, const Device& device) const override;
   std::string name() const override { return "sd-keyframes-v1"; }
   GenerationPlan plan(const configs::Shot& shot) const override;
   Conditioning encode_text(ShotJob job, StageContext& ctx) override;

@@ -1,5 +1,6 @@
 #include "pipeline/graph.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <tbb/flow_graph.h>
@@ -43,6 +44,12 @@ void ShotRun::add_seconds(const std::string& stage, double seconds) {
 void ShotRun::add_warning(const std::string& message) {
   std::lock_guard lock(mutex_);
   report_.warnings.push_back(message);
+}
+void ShotRun::add_device(const std::string& device, const std::string& precision) {
+  std::lock_guard lock(mutex_);
+  if (std::find(report_.devices.begin(), report_.devices.end(), device) == report_.devices.end())
+    report_.devices.push_back(device);
+  if (!precision.empty()) report_.precision[device] = precision;
 }
 void ShotRun::add_resumed(const std::string& stage) {
   std::lock_guard lock(mutex_);
@@ -215,6 +222,7 @@ void RenderGraph::run(const std::vector<std::shared_ptr<ShotRun>>& shots, const 
     decoded[s.get()] = 0;
   }
   auto make_ctx = [&](const Device& d, ShotRun& run, const char* stage) {
+    run.add_device(d.name, run.renderer().precision_on(run.shot(), d));
     return StageContext(d, run, stage, hooks.at(&run));
   };
   auto show = [&](ShotRun& run, std::string_view stage, int64_t done, int64_t total) {

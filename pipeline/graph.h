@@ -60,6 +60,8 @@ public:
   void add_seconds(const std::string& stage, double seconds);
   void add_warning(const std::string& message);
   void add_resumed(const std::string& stage);
+  // A stage runs on `device` with the models in `precision` ("" for renderers without model weights).
+  void add_device(const std::string& device, const std::string& precision);
   void set_status(ShotStatus s, const std::string& error = {});
   ShotStatus status() const;
   ShotReport report() const;  // a snapshot

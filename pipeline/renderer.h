@@ -82,6 +82,9 @@ public:
   // A stable name ("procedural-v1", "sd+svd", …): part of the checkpoint hash, so changing what a
   // renderer produces means changing its name.
   virtual std::string name() const = 0;
+  // The precision this renderer's models run in for `shot` on `device` ("fp32", "bf16", "fp16"), for the
+  // run report; "" when it runs no model weights. Never throws (an unusable precision is the stage's error).
+  virtual std::string precision_on(const configs::Shot& /*shot*/, const Device& /*device*/) const { return {}; }
   virtual GenerationPlan plan(const configs::Shot& shot) const = 0;
   virtual Conditioning encode_text(ShotJob job, StageContext& ctx) = 0;
   virtual KeyframeLatents keyframes(Conditioning cond, StageContext& ctx) = 0;

@@ -40,6 +40,8 @@ std::string RunReport::to_json() const {
     o["duration"] = s.duration;
     o["seed"] = s.seed;
     o["renderer"] = s.renderer;
+    o["devices"] = s.devices;
+    o["precision"] = s.precision.empty() ? ordered_json(nullptr) : ordered_json(s.precision);
     ordered_json t = ordered_json::object();
     for (const auto& [k, v] : s.stage_seconds) t[k] = v;
     o["stage_seconds"] = t;

@@ -28,6 +28,8 @@ struct ShotReport {
   double duration = 0;         // seconds
   uint64_t seed = 0;
   std::string renderer;
+  std::vector<std::string> devices;              // devices that ran a stage of this shot, first use first
+  std::map<std::string, std::string> precision;  // device → what the models ran in there (diffusion renderers)
   std::map<std::string, double> stage_seconds;  // wall time per stage (decode/post/encode summed over batches)
   std::vector<std::string> warnings;
   std::string error;           // with shot and stage context

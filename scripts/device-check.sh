@@ -6,7 +6,8 @@
 # summary under $OUT (at most 8 files: the device tool brings back no more).
 #
 # Steps and their time budgets (seconds; the whole run is planned for ~8 minutes, give the run a
-# timeout_s of 560 or more):  preflight 30 · configure 90 · build 300 · fixtures on cuda 90 · on cpu 120.
+# timeout_s of 560 or more):  preflight 30 · configure 90 · build 300 · fixtures on cuda 90 · on cpu 120 ·
+# pipeline fixtures on cuda in fp16 and bf16 30 + 30.
 # A step that runs out of budget or fails is reported; later steps that need it are skipped.
 #   $OUT/summary.txt        one line per step, and the fixture pass/fail counts
 #   $OUT/env.txt            nvidia-smi, torch/CUDA/compiler versions, what .device holds
@@ -14,6 +15,9 @@
 #   $OUT/build.log          ninja, and the linked program's shared libraries (ldd)
 #   $OUT/fixtures-cuda.txt  clipgen-fixture-check --device cuda tests/data/fixtures
 #   $OUT/fixtures-cpu.txt   the same with --device cpu
+#   $OUT/fixtures-precision.txt  --device cuda --precision fp16, then bf16, on tests/data/fixtures/pipelines
+#                           (the SD and SVD stages with their models in reduced precision: precision: auto
+#                           renders fp16 on CUDA)
 # Exit status: 0 when every fixture passes on both devices, 1 when a step or fixture fails, 2 when a
 # prerequisite is missing (the message says which).
 # For trying the script elsewhere: CLIPGEN_TORCH_PREFIX=<dir holding Torch/TorchConfig.cmake> skips the
@@ -154,6 +158,11 @@ fixtures="$repo/tests/data/fixtures"
 rc_all=0
 step fixtures-cuda 90 "$OUT/fixtures-cuda.txt" "$exe" --device cuda "$fixtures" || rc_all=1
 step fixtures-cpu 120 "$OUT/fixtures-cpu.txt" "$exe" --device cpu "$fixtures" || rc_all=1
+for p in fp16 bf16; do
+  step "fixtures-cuda-$p" 30 "$OUT/fixtures-precision.txt" "$exe" --device cuda --precision "$p" "$fixtures/pipelines" ||
+    rc_all=1
+done
+grep -E '^summary: precision| FAIL|  ERROR  ' "$OUT/fixtures-precision.txt" | head -n 20 | sed 's/^/  /' | tee -a "$summary"
 for f in cuda cpu; do
   log="$OUT/fixtures-$f.txt"
   say "fixtures on $f: $(grep -c ' PASS' "$log") PASS, $(grep -c ' FAIL' "$log") FAIL, $(grep -c '  ERROR  ' "$log") ERROR lines"

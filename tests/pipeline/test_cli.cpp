@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/fs.h"
 #include "tests/pipeline/cli_test_util.h"
 #include "tests/test_util.h"
@@ -86,6 +88,9 @@ TEST(Cli, RunDryRunResumeAndReport) {
   EXPECT_NE(report.find("\"status\": \"done\""), std::string::npos) << report;
   EXPECT_NE(report.find("\"stage_seconds\""), std::string::npos) << report;
   EXPECT_NE(report.find("\"seed\": 3"), std::string::npos) << report;
+  const auto shot = nlohmann::json::parse(report)["shots"][0];
+  EXPECT_EQ(shot["devices"], nlohmann::json::array({"cpu"})) << report;
+  EXPECT_TRUE(shot["precision"].is_null()) << report;  // the procedural model has no weights
 
   // A rerun skips the finished shot; --force renders it again.
   r = test::run_clipgen("run " + common + " --out " + q(out) + " --json-report " + q(dir / "report2.json"));

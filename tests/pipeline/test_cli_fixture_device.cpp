@@ -1,6 +1,7 @@
 // `clipgen fixture check --device`: the built binary on the CPU gives the same comparisons as without
 // --device; a CUDA device on a machine without one (or a CPU-only LibTorch) is a usage error (exit 2)
 // that says why; on a machine with CUDA the model runners run there (and still pass the fixture).
+// `--precision bf16` runs the pipeline fixtures' models in bf16 (fp16 is refused on the CPU).
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
@@ -70,6 +71,28 @@ TEST(CliFixtureDevice, RunsOnCuda) {
                                    std::to_string(torch::cuda::device_count()) + " " + q(kFixture));
   EXPECT_EQ(too_far.code, 2) << too_far.out;
   EXPECT_NE(too_far.out.find("not available"), std::string::npos) << too_far.out;
+}
+
+TEST(CliFixtureDevice, Bf16RunsThePipelineFixturesInBf16) {
+  // --precision bf16: the SD and SVD pipeline fixtures run their models in bf16 and compare the end results
+  // within the stated bounds; a model runner in the same tree stays fp32 and says so.
+  const auto pipelines = test::fixture_dir("pipelines");
+  auto r = test::run_clipgen("--threads 2 fixture check --precision bf16 " + q(pipelines) + " " + q(kFixture));
+  EXPECT_EQ(r.code, 0) << r.out;
+  // SD: the two token-id checks, final_latents and image; SVD: frames.
+  EXPECT_EQ(count(r.out, "in=bf16"), 5) << r.out;
+  EXPECT_GE(count(r.out, "in=fp32 (fp32-only runner)"), 3) << r.out;
+  EXPECT_EQ(count(r.out, " FAIL"), 0) << r.out;
+  EXPECT_NE(r.out.find("summary: precision=bf16 fixtures=3 ran_in_precision=2 fp32_only=1 errors=0 failed=0"),
+            std::string::npos)
+      << r.out;
+  // fp16 is CUDA's: on the CPU a usage error; an unknown precision too.
+  auto h = test::run_clipgen("fixture check --precision fp16 " + q(kFixture));
+  EXPECT_EQ(h.code, 2) << h.out;
+  EXPECT_NE(h.out.find("fp16 needs a CUDA device"), std::string::npos) << h.out;
+  auto x = test::run_clipgen("fixture check --precision int8 " + q(kFixture));
+  EXPECT_EQ(x.code, 2) << x.out;
+  EXPECT_NE(x.out.find("expected fp32, bf16 or fp16"), std::string::npos) << x.out;
 }
 
 }  // namespace

@@ -156,8 +156,12 @@ sampler: {name: euler, steps: 2, guidance: 7.5}
 models: {keyframe: )" + model_dir() + R"(}
 )");
   const std::string args = "run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets);
-  auto r = test::run_clipgen(args + " --out " + test::quote(dir / "out") + " --precision bf16");
+  auto r = test::run_clipgen(args + " --out " + test::quote(dir / "out") + " --precision bf16 --json-report " +
+                             test::quote(dir / "report.json"));
   ASSERT_EQ(r.code, 0) << r.out;
+  const auto report = nlohmann::json::parse(std::ifstream(dir / "report.json"));
+  EXPECT_EQ(report["shots"][0]["devices"], nlohmann::json::array({"cpu"}));
+  EXPECT_EQ(report["shots"][0]["precision"], nlohmann::json({{"cpu", "bf16"}}));
   auto png = stages::read_image(dir / "out" / "tiny.keyframe0.png");
   ASSERT_EQ(png.width, 128);
   auto got = torch::from_blob(png.rgb.data(), {128, 128, 3}, torch::kByte).permute({2, 0, 1}).to(torch::kInt);
