@@ -51,6 +51,7 @@ struct CliParams {
   bool force = false;
   int max_shots = 2;
   int max_batches = 4;
+  int max_models = 2;
   std::string preset_name;  // `presets NAME`
   std::vector<std::string> fixture_dirs;
   std::string fixture_device = "cpu";
@@ -148,7 +149,8 @@ int cmd_run(const CliParams& p) {
   av_log_set_level(p.verbosity > 0 ? AV_LOG_WARNING : AV_LOG_ERROR);
   const int threads = configure_threads(p.threads);
   spdlog::info("intra-op threads: {}{}", threads, p.threads == 0 ? " (usable cores)" : "");
-  if (p.max_shots < 1 || p.max_batches < 1) throw UsageError("--max-shots and --max-batches must be at least 1");
+  if (p.max_shots < 1 || p.max_batches < 1 || p.max_models < 1)
+    throw UsageError("--max-shots, --max-batches and --max-models must be at least 1");
 
   pipeline::RunReport report;
   auto write_report = [&] {
@@ -167,6 +169,7 @@ int cmd_run(const CliParams& p) {
   opt.dry_run = p.dry_run;
   opt.graph.max_shots_in_flight = p.max_shots;
   opt.graph.max_batches_in_flight = p.max_batches;
+  opt.max_resident_models = p.max_models;
   opt.progress = progress.get();
   spdlog::info("devices: {}", fmt::join(opt.devices, ", "));
 
@@ -233,6 +236,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--max-batches", p.max_batches, "decoded frame batches in flight at once")
       ->envname("CLIPGEN_MAX_BATCHES")
+      ->capture_default_str();
+  run->add_option("--max-models", p.max_models,
+                  "diffusion models kept loaded per device between shots (least recently used released first)")
+      ->envname("CLIPGEN_MAX_MODELS")
       ->capture_default_str();
 
   auto* validate = app.add_subcommand("validate", "Check shot files and print the fully resolved shots");

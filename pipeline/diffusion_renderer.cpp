@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -47,30 +48,63 @@ static io::SingleFileOverrides single_file_overrides(const configs::ModelRef& re
 }
 
 template <typename Model, typename Load>
-std::shared_ptr<Model> ModelCache::resident(std::map<std::string, std::shared_ptr<Model>>& models,
-                                            const std::string& key, const c10::Device& device,
-                                            c10::ScalarType dtype, Load&& load) {
+std::shared_ptr<Model> ModelCache::get(const std::string& key, const c10::Device& device, c10::ScalarType dtype,
+                                       Load&& load) {
   std::lock_guard<std::mutex> g(mutex_);
   const std::string full_key = key + "@" + device.str() + "@" + precision_name(dtype);
-  auto it = models.find(full_key);
-  if (it != models.end()) return it->second;
+  ++clock_;
+  if (auto it = models_.find(full_key); it != models_.end()) {
+    it->second.last_use = clock_;
+    return std::static_pointer_cast<Model>(it->second.model);
+  }
+  make_room(device.str());  // release first: the new model's memory may be the old one's
   auto m = std::make_shared<Model>(load());
   m->to(device, dtype);
   if (dtype == c10::kBFloat16 && device.is_cpu() && !cpu_has_native_bf16())
     spdlog::warn("{}: bf16 on a CPU without avx512_bf16/amx_bf16 is emulated and likely slower than fp32",
                  m->source);
-  models[full_key] = m;
+  models_[full_key] = Entry{device.str(), clock_, m};
   locks_[m.get()] = std::make_unique<std::mutex>();
   return m;
+}
+
+void ModelCache::make_room(const std::string& device) {
+  for (;;) {
+    size_t count = 0;
+    auto lru = models_.end();
+    for (auto it = models_.begin(); it != models_.end(); ++it) {
+      if (it->second.device != device) continue;
+      ++count;
+      // use_count() == 1: only the cache holds it. New holders appear only under mutex_, so this is stable.
+      if (it->second.model.use_count() == 1 && (lru == models_.end() || it->second.last_use < lru->second.last_use))
+        lru = it;
+    }
+    if (count < max_per_device_ || lru == models_.end()) return;
+    spdlog::info("model cache: releasing {} ({} models resident on {}, limit {})", lru->first.substr(0, lru->first.find('\n')),
+                 count, device, max_per_device_);
+    locks_.erase(lru->second.model.get());
+    models_.erase(lru);
+  }
+}
+
+std::vector<std::string> ModelCache::resident(const std::string& device) const {
+  std::lock_guard<std::mutex> g(mutex_);
+  std::vector<std::pair<uint64_t, std::string>> v;
+  for (const auto& [k, e] : models_)
+    if (e.device == device) v.emplace_back(e.last_use, k);
+  std::sort(v.begin(), v.end());
+  std::vector<std::string> out;
+  for (auto& [t, k] : v) out.push_back(std::move(k));
+  return out;
 }
 
 std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, const c10::Device& device,
                                                 c10::ScalarType dtype, const std::optional<configs::ModelRef>& vae) {
   const fs::path& path = model.path;
-  std::string key = fs::weakly_canonical(path).string();
+  std::string key = "sd " + fs::weakly_canonical(path).string();
   if (!fs::is_directory(path)) key += "\n" + model.to_json();  // the same file with other settings is another model
   if (vae) key += "\nvae " + fs::weakly_canonical(vae->path).string();  // another VAE is another model
-  return resident(sd_, key, device, dtype, [&] {
+  return get<stages::SDModel>(key, device, dtype, [&] {
     auto m = fs::is_directory(path) ? stages::load_sd_pipeline(path)
                                     : stages::load_sd_single_file(path, single_file_overrides(model));
     if (vae) stages::replace_vae(m, vae->path);
@@ -80,8 +114,8 @@ std::shared_ptr<stages::SDModel> ModelCache::sd(const configs::ModelRef& model, 
 
 std::shared_ptr<stages::SVDModel> ModelCache::svd(const fs::path& path, const c10::Device& device,
                                                   c10::ScalarType dtype) {
-  return resident(svd_, fs::weakly_canonical(path).string(), device, dtype,
-                  [&] { return stages::load_svd_pipeline(path); });
+  return get<stages::SVDModel>("svd " + fs::weakly_canonical(path).string(), device, dtype,
+                               [&] { return stages::load_svd_pipeline(path); });
 }
 
 std::mutex& ModelCache::lock_for(const void* m) {

@@ -27,9 +27,12 @@
 //                plan (stages::assemble_range)
 // Models stay resident per device and path (ModelCache) and are reused across shots.
 #pragma once
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "pipeline/renderer.h"
 #include "stages/keyframe.h"
@@ -41,8 +44,12 @@ namespace clipgen::pipeline {
 // Loaded models, one per (model reference, device, dtype), shared by every shot that names them. The key is
 // the canonical path plus, for single files, the original_config and settings (ModelRef::to_json()), so the
 // same file named with other settings is another model; the same model in another precision is another too.
+// At most `max_per_device` models (keyframe and temporal together) stay resident per device: before a new
+// one loads, the least recently used models no shot holds are released. Models in use are never released,
+// so a shot needing more than the limit still runs (the limit is exceeded until they are free).
 class ModelCache {
 public:
+  explicit ModelCache(size_t max_per_device = 2) : max_per_device_(std::max<size_t>(1, max_per_device)) {}
   // `vae`: the shot's models.vae, replacing the model's VAE (part of the cache key).
   // `dtype`: the weights' precision (resolve_precision of the shot's `precision`; see SDModel::to).
   std::shared_ptr<stages::SDModel> sd(const configs::ModelRef& model, const c10::Device& device,
@@ -53,16 +60,25 @@ public:
   // A model call must hold the model's lock (modules keep no per-call state, but LibTorch modules
   // are not documented as thread-safe).
   std::mutex& lock_for(const void* model);
+  // The keys of the resident models on `device` ("cpu", "cuda:0"), least recently used first.
+  std::vector<std::string> resident(const std::string& device) const;
 
 private:
-  // models[key], loaded by load() and moved to `device` in `dtype` on first use (defined in the .cpp).
+  // The model under `key`, loaded by load() and moved to `device` in `dtype` on first use (defined in the .cpp).
   template <typename Model, typename Load>
-  std::shared_ptr<Model> resident(std::map<std::string, std::shared_ptr<Model>>& models, const std::string& key,
-                                  const c10::Device& device, c10::ScalarType dtype, Load&& load);
+  std::shared_ptr<Model> get(const std::string& key, const c10::Device& device, c10::ScalarType dtype, Load&& load);
+  // Releases least recently used models on `device` that no shot holds until one more fits (mutex_ held).
+  void make_room(const std::string& device);
 
-  std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<stages::SDModel>> sd_;
-  std::map<std::string, std::shared_ptr<stages::SVDModel>> svd_;
+  struct Entry {
+    std::string device;
+    uint64_t last_use = 0;
+    std::shared_ptr<void> model;  // a stages::SDModel or stages::SVDModel (the key says which)
+  };
+  size_t max_per_device_;
+  mutable std::mutex mutex_;
+  uint64_t clock_ = 0;
+  std::map<std::string, Entry> models_;
   std::map<const void*, std::unique_ptr<std::mutex>> locks_;
 };
 

@@ -1,5 +1,6 @@
 #include "pipeline/render.h"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -13,9 +14,10 @@
 namespace clipgen::pipeline {
 namespace fs = std::filesystem;
 
-RendererFactory default_renderer_factory() {
+RendererFactory default_renderer_factory(int max_resident_models) {
   auto procedural = std::make_shared<ProceduralRenderer>();
-  auto diffusion = std::make_shared<DiffusionRenderer>(std::make_shared<ModelCache>());
+  auto diffusion = std::make_shared<DiffusionRenderer>(
+      std::make_shared<ModelCache>(static_cast<size_t>(std::max(1, max_resident_models))));
   return [procedural, diffusion](const configs::Shot& shot) -> std::shared_ptr<ShotRenderer> {
     using K = configs::ModelRef::Kind;
     if (shot.keyframe_model.kind == K::Builtin && shot.temporal_model.kind == K::Builtin) return procedural;
@@ -37,7 +39,8 @@ struct Prepared {
 };
 
 std::vector<Prepared> prepare(const configs::ShotList& list, const RenderOptions& options) {
-  const auto factory = options.renderer_for ? options.renderer_for : default_renderer_factory();
+  const auto factory =
+      options.renderer_for ? options.renderer_for : default_renderer_factory(options.max_resident_models);
   std::vector<Prepared> out;
   for (const auto& shot : list.shots) {
     Prepared p;

@@ -33,13 +33,15 @@ struct RenderOptions {
   GraphOptions graph;
   Progress* progress = nullptr;
   const CancelToken* cancel = nullptr;         // besides SIGINT/SIGTERM (install_signal_handlers)
-  RendererFactory renderer_for;                // empty: default_renderer_factory()
+  int max_resident_models = 2;                 // per device, kept loaded between shots (ModelCache)
+  RendererFactory renderer_for;                // empty: default_renderer_factory(max_resident_models)
   OutputStages outputs;                        // empty members: default_output_stages()
 };
 
-// Built-in models → ProceduralRenderer (see pipeline/procedural_renderer.h). Shots naming diffusers
-// folders or .safetensors files throw UnsupportedError until the diffusion renderers are registered.
-RendererFactory default_renderer_factory();
+// Built-in models → ProceduralRenderer (see pipeline/procedural_renderer.h); diffusers folders and
+// .safetensors files → DiffusionRenderer, whose ModelCache keeps at most `max_resident_models` models per
+// device between shots.
+RendererFactory default_renderer_factory(int max_resident_models = 2);
 
 // stages::PostProcessor (libavfilter) and stages::Encoder (libav) for each shot. The writer stops at
 // shot.frames frames (the generated frame count is rounded up, see generation_frames()) and repeats

@@ -18,6 +18,7 @@
 #include "stages/keyframe.h"
 #include "tests/pipeline/cli_test_util.h"
 #include "tests/test_util.h"
+#include "tests/tiny_pipelines.h"
 
 using namespace clipgen;
 namespace fs = std::filesystem;
@@ -182,4 +183,43 @@ models: {keyframe: )" + model_dir() + R"(}
   auto h = test::run_clipgen(args + " --out " + test::quote(dir / "out-fp16") + " --precision fp16");
   EXPECT_NE(h.code, 0) << h.out;
   EXPECT_NE(h.out.find("fp16 needs a CUDA device"), std::string::npos) << h.out;
+}
+
+TEST(DiffusionRender, ModelCacheReleasesLeastRecentlyUsedModelsNoShotHolds) {
+  // Limit 2 per device: a third model releases the least recently used one that no shot holds; a model in
+  // use is never released (the limit is exceeded instead); other devices and precisions count apart.
+  auto dir = test::scratch_dir("diffusion_render_cache");
+  auto ref = [](const fs::path& p) {
+    configs::ModelRef r;
+    r.kind = configs::ModelRef::Kind::DiffusersFolder;
+    r.path = p;
+    r.spec = p.string();
+    return r;
+  };
+  const auto sd15 = ref(model_dir()), sd21 = ref(test::tiny_sd21(dir / "sd21")), sdxl = ref(test::tiny_sdxl(dir / "sdxl"));
+  const c10::Device cpu(c10::kCPU);
+  pipeline::ModelCache cache(2);
+  auto key_of = [](const configs::ModelRef& r) { return "sd " + fs::weakly_canonical(r.path).string() + "@cpu@fp32"; };
+  auto a = cache.sd(sd15, cpu);
+  auto b = cache.sd(sd21, cpu);
+  EXPECT_EQ(cache.resident("cpu"), (std::vector<std::string>{key_of(sd15), key_of(sd21)}));
+  // Both held: a third loads anyway (3 resident) and nothing is released.
+  auto c = cache.sd(sdxl, cpu);
+  EXPECT_EQ(cache.resident("cpu").size(), 3u);
+  // The shots holding a and c end (b's goes on). Loading sd15 in bf16, another model, must bring the
+  // cpu below the limit first: it releases the unheld ones, least recently used first (c, then a, even
+  // though a was used more recently), never b.
+  EXPECT_EQ(cache.sd(sd15, cpu).get(), a.get());  // a hit, and a is now the most recently used
+  a.reset();
+  c.reset();
+  auto a16 = cache.sd(sd15, cpu, c10::kBFloat16);
+  EXPECT_EQ(a16->dtype(), c10::kBFloat16);
+  EXPECT_EQ(cache.resident("cpu"),
+            (std::vector<std::string>{key_of(sd21), "sd " + fs::weakly_canonical(sd15.path).string() + "@cpu@bf16"}));
+  // The released fp32 model loads again when asked for (a new object, in fp32), releasing the unheld bf16.
+  a16.reset();
+  auto again = cache.sd(sd15, cpu);
+  EXPECT_EQ(again->dtype(), c10::kFloat);
+  EXPECT_EQ(cache.resident("cpu"), (std::vector<std::string>{key_of(sd21), key_of(sd15)}));
+  EXPECT_TRUE(cache.resident("cuda:0").empty());
 }
