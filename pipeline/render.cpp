@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "models/runtime.h"
 #include "pipeline/diffusion_renderer.h"
 #include "pipeline/procedural_renderer.h"
 #include "pipeline/progress.h"
@@ -53,6 +54,22 @@ std::vector<Prepared> prepare(const configs::ShotList& list, const RenderOptions
         plan.height > configs::Limits::max_dimension || plan.frames > configs::Limits::max_frames)
       throw Error(fmt::format("shot '{}': renderer {} planned {}x{} × {} frames, outside the limits", shot.id,
                               p.planned.renderer, plan.width, plan.height, plan.frames));
+    // The precision each device would run the models in; a precision no device of the run can use (fp16 on
+    // a CPU-only run) fails here, before anything renders.
+    std::string refused;
+    for (const auto& name : options.devices) {
+      const Device d{0, name};
+      const std::string prec = p.renderer->precision_on(shot, d);
+      if (prec.empty()) continue;
+      try {
+        resolve_precision(shot.precision, d.torch_device());
+        p.planned.precision[name] = prec;
+      } catch (const Error& e) {
+        refused = e.what();
+      }
+    }
+    if (p.planned.precision.empty() && !refused.empty())
+      throw UnsupportedError(fmt::format("shot '{}': {}", shot.id, refused));
     if (options.checkpoints) {
       p.store = std::make_unique<CheckpointStore>(options.out_root, shot, p.planned.renderer, options.force);
       p.planned.complete = !options.force && p.store->output_complete(shot.output);
@@ -80,6 +97,11 @@ std::string format_plan(const std::vector<PlannedShot>& plans) {
     s += fmt::format("  generate {}x{} at {}/{} fps: {} frames, {} keyframe(s), {} segment(s), {} decode batch(es) of {}\n",
                      p.plan.width, p.plan.height, p.plan.fps.num, p.plan.fps.den, p.plan.frames, p.plan.keyframes,
                      p.plan.segments, p.plan.batches(), p.plan.batch_frames);
+    if (!p.precision.empty()) {
+      s += "  models in";
+      for (const auto& [dev, prec] : p.precision) s += " " + prec + " on " + dev;
+      s += "\n";
+    }
     s += "  output " + sh.output.string();
     if (p.complete) s += " (complete: would be skipped)";
     s += "\n";

@@ -11,6 +11,7 @@
 // stages from checkpoints, and run the rest through the RenderGraph (pipeline/graph.h).
 #pragma once
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,7 @@ struct PlannedShot {
   GenerationPlan plan;
   bool complete = false;                 // output already complete (would be skipped)
   std::vector<std::string> resumable;    // stages that would be restored
+  std::map<std::string, std::string> precision;  // device → what the models would run in (diffusion renderers)
 };
 std::vector<PlannedShot> plan_shots(const configs::ShotList& list, const RenderOptions& options);
 std::string format_plan(const std::vector<PlannedShot>& plans);

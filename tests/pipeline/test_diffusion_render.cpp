@@ -180,9 +180,14 @@ models: {keyframe: )" + model_dir() + R"(}
   EXPECT_LE((got - bf16).abs().max().item<int>(), 1);
   EXPECT_GT((got - fp32).abs().max().item<int>(), 1);  // the CLI really ran bf16
 
+  // The plan says what the models run in; fp16 on a CPU-only run fails at planning, before any model loads.
+  auto dry = test::run_clipgen(args + " --out " + test::quote(dir / "out-dry") + " --precision bf16 --dry-run");
+  EXPECT_EQ(dry.code, 0) << dry.out;
+  EXPECT_NE(dry.out.find("  models in bf16 on cpu\n"), std::string::npos) << dry.out;
   auto h = test::run_clipgen(args + " --out " + test::quote(dir / "out-fp16") + " --precision fp16");
   EXPECT_NE(h.code, 0) << h.out;
-  EXPECT_NE(h.out.find("fp16 needs a CUDA device"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find("shot 'tiny': precision fp16 needs a CUDA device"), std::string::npos) << h.out;
+  EXPECT_EQ(h.out.find("keyframes"), std::string::npos) << "nothing may start: " << h.out;
 }
 
 TEST(DiffusionRender, ModelCacheReleasesLeastRecentlyUsedModelsNoShotHolds) {
