@@ -79,20 +79,10 @@ int main(int argc, char** argv) {
     auto ref = unet(sample, t, ctx);  // warm-up (and FLOP count)
     blocks::FlopCounter::enable(false);
     const double gflop = blocks::FlopCounter::total() / 1e9;
-    double best = 1e30;
-    for (int r = 0; r < reps; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      auto out = unet(sample, t, ctx);
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    const double best = bench::best_seconds(reps, [&] { unet(sample, t, ctx); });
     if (plain) {
       blocks::set_fast_inference(*unet, false);
-      double pbest = 1e30;
-      for (int r = 0; r < reps; ++r) {
-        auto t0 = std::chrono::steady_clock::now();
-        auto out = unet(sample, t, ctx);
-        pbest = std::min(pbest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
+      const double pbest = bench::best_seconds(reps, [&] { unet(sample, t, ctx); });
       blocks::set_fast_inference(*unet, true);
       std::printf("fp32  %4lld² without weight pre-packing (at::conv2d): %.2f s/step  %.1f GFLOP/s\n", (long long)px, pbest,
                   gflop / pbest);
@@ -104,20 +94,10 @@ int main(int argc, char** argv) {
       blocks::set_fast_inference(*unet, true);
       auto sb = sample.to(torch::kBFloat16), cb = ctx.to(torch::kBFloat16);
       auto outb = unet(sb, t, cb);  // warm-up
-      double bbest = 1e30;
-      for (int r = 0; r < reps; ++r) {
-        auto t0 = std::chrono::steady_clock::now();
-        outb = unet(sb, t, cb);
-        bbest = std::min(bbest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
+      const double bbest = bench::best_seconds(reps, [&] { outb = unet(sb, t, cb); });
       if (plain) {
         blocks::set_fast_inference(*unet, false);
-        double pb = 1e30;
-        for (int r = 0; r < reps; ++r) {
-          auto t0 = std::chrono::steady_clock::now();
-          auto o = unet(sb, t, cb);
-          pb = std::min(pb, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
+        const double pb = bench::best_seconds(reps, [&] { unet(sb, t, cb); });
         blocks::set_fast_inference(*unet, true);
         std::printf("bf16  %4lld² without weight pre-packing (at::conv2d): %.2f s/step  %.1f GFLOP/s\n",
                     (long long)px, pb, gflop / pb);

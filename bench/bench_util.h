@@ -3,6 +3,8 @@
 #pragma once
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -29,6 +31,18 @@ inline std::filesystem::path repo_file(const std::string& rel) {
   for (const auto& r : roots)
     if (fs::exists(r / rel)) return r / rel;
   return rel;
+}
+
+// The best of `reps` timed calls of `f`, in seconds.
+template <class F>
+double best_seconds(int reps, F&& f) {
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
 }
 
 }  // namespace clipgen::bench

@@ -65,12 +65,7 @@ int main(int argc, char** argv) {
     auto ref = vae->decode(z);
     blocks::FlopCounter::enable(false);
     const double gflop = blocks::FlopCounter::total() / 1e9;
-    double best = 1e30;
-    for (int r = 0; r < reps; ++r) {
-      auto t0 = std::chrono::steady_clock::now();
-      auto out = vae->decode(z);
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    const double best = bench::best_seconds(reps, [&] { vae->decode(z); });
     std::printf("fp32  decode %4lld²: %.2f s  %.1f GFLOP  %.1f GFLOP/s  peak RSS %.2f GiB\n", (long long)px, best, gflop,
                 gflop / best, peak_rss_gib());
     if (bf16) try {
@@ -78,12 +73,7 @@ int main(int argc, char** argv) {
       blocks::set_fast_inference(*vae, true);
       auto zb = z.to(torch::kBFloat16);
       auto outb = vae->decode(zb);
-      double bbest = 1e30;
-      for (int r = 0; r < reps; ++r) {
-        auto t0 = std::chrono::steady_clock::now();
-        outb = vae->decode(zb);
-        bbest = std::min(bbest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
+      const double bbest = bench::best_seconds(reps, [&] { outb = vae->decode(zb); });
       const double err = (outb.to(torch::kFloat) - ref).abs().max().item<double>();
       std::printf("bf16  decode %4lld²: %.2f s  %.1f GFLOP/s  max|bf16−fp32| %.3g (max|fp32| %.3g)  peak RSS %.2f GiB\n",
                   (long long)px, bbest, gflop / bbest, err, ref.abs().max().item<double>(), peak_rss_gib());
