@@ -143,22 +143,29 @@ std::pair<int, int> video_generation_raster(const configs::Preset& preset, int64
   return {down(w * s), down(h * s)};
 }
 
+// 2^(levels − 1) of a diffusers UNet/VAE config: the VAE's downscale factor, or how many latent pixels a UNet
+// side must be a multiple of (diffusers' default: 4 levels).
+static int64_t levels_factor(const nlohmann::json& cfg) {
+  const auto levels = cfg.contains("block_out_channels") ? cfg["block_out_channels"].size() : size_t{4};
+  return int64_t{1} << (levels - 1);
+}
+
+// A model's native pixel size: UNet sample_size × VAE downscale factor.
+static int64_t native_pixels(const nlohmann::json& unet_cfg, const nlohmann::json& vae_cfg, int64_t default_sample) {
+  return unet_cfg.value("sample_size", default_sample) * levels_factor(vae_cfg);
+}
+
 static int64_t native_size_of(const configs::ModelRef& model) {
   // Cheap: read the configs (or a single file's header) only; plan() must not load weights.
   const fs::path& root = model.path;
   if (!fs::is_directory(root)) {
     // Zero-copy views; nothing is read but the header. The shot's settings may set the sample size.
     auto ckpt = io::load_single_file(root, single_file_overrides(model));
-    const auto& u = ckpt.plan.configs.at("unet");
-    const auto& v = ckpt.plan.configs.at("vae");
-    return u.value("sample_size", int64_t{64}) * (int64_t{1} << (v["block_out_channels"].size() - 1));
+    return native_pixels(ckpt.plan.configs.at("unet"), ckpt.plan.configs.at("vae"), 64);
   }
   auto idx = io::read_pipeline_index(root);
-  auto ucfg = io::read_json(idx.component_dir("unet") / "config.json");
-  auto vcfg = io::read_json(idx.component_dir("vae") / "config.json");
-  const int64_t sample = ucfg.value("sample_size", int64_t{64});
-  const auto levels = vcfg.contains("block_out_channels") ? vcfg["block_out_channels"].size() : size_t{4};
-  return sample * (int64_t{1} << (levels - 1));
+  return native_pixels(io::read_json(idx.component_dir("unet") / "config.json"),
+                       io::read_json(idx.component_dir("vae") / "config.json"), 64);
 }
 
 std::pair<int, int> keyframe_raster(const configs::Shot& shot) {
@@ -184,12 +191,9 @@ VideoModelInfo video_model_info(const configs::ModelRef& ref) {
   const auto idx = stages::read_svd_pipeline_index(ref.path);  // the loader's checks, before any weights
   auto ucfg = io::read_json(idx.component_dir("unet") / "config.json");
   auto vcfg = io::read_json(idx.component_dir("vae") / "config.json");
-  const auto vae_levels = vcfg.contains("block_out_channels") ? vcfg["block_out_channels"].size() : size_t{4};
-  const auto unet_levels = ucfg.contains("block_out_channels") ? ucfg["block_out_channels"].size() : size_t{4};
-  const int64_t f = int64_t{1} << (vae_levels - 1);
   VideoModelInfo info;
-  info.native = ucfg.value("sample_size", int64_t{96}) * f;
-  info.multiple = f * (int64_t{1} << (unet_levels - 1));
+  info.native = native_pixels(ucfg, vcfg, 96);
+  info.multiple = levels_factor(vcfg) * levels_factor(ucfg);
   info.frames = static_cast<int>(ucfg.value("num_frames", int64_t{25}));
   return info;
 }
