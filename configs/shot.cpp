@@ -175,6 +175,19 @@ std::optional<fs::path> read_existing_file(Context& c, const Found& f, const cha
   return p;
 }
 
+// A file with a pickle extension (`ext`, lower case) where weights go: an error saying why and how to convert
+// it (`other_way`: a further conversion that fits this key); true when refused.
+bool refused_pickle(Context& c, const Found& f, const char* what, const std::string& ext,
+                    const std::string& other_way) {
+  if (std::find(kPickleExts.begin(), kPickleExts.end(), ext) == kPickleExts.end()) return false;
+  c.r.expected(f.node, f.path, what,
+               " (" + ext +
+                   " files are Python pickles, which can run code when loaded, so clipgen refuses them; "
+                   "convert it once with safetensors.torch.save_file(torch.load(f)[\"state_dict\"], out)" +
+                   other_way + ")");
+  return true;
+}
+
 ModelRef read_model_path(Context& c, const Found& f) {
   ModelRef m;
   auto spec = c.r.text(f.node, f.path, false);
@@ -183,12 +196,8 @@ ModelRef read_model_path(Context& c, const Found& f) {
   const char* what = "'builtin', a diffusers folder or a .safetensors file";
   const fs::path p = resolve_path(c.dir, *spec);
   const std::string ext = lower(p.extension().string());
-  if (std::find(kPickleExts.begin(), kPickleExts.end(), ext) != kPickleExts.end()) {
-    c.r.expected(f.node, f.path, what,
-                 " (" + ext +
-                     " files are Python pickles, which can run code when loaded, so clipgen refuses them; "
-                     "convert it once with safetensors.torch.save_file(torch.load(f)[\"state_dict\"], out) or "
-                     "diffusers' from_single_file(...).save_pretrained(folder, safe_serialization=True))");
+  if (refused_pickle(c, f, what, ext,
+                     " or diffusers' from_single_file(...).save_pretrained(folder, safe_serialization=True)")) {
     return m;
   }
   std::error_code ec;
@@ -341,11 +350,7 @@ std::optional<ModelRef> read_vae(Context& c, const Found& f) {
   m.spec = *spec;
   const fs::path p = resolve_path(c.dir, *spec);
   const std::string ext = lower(p.extension().string());
-  if (std::find(kPickleExts.begin(), kPickleExts.end(), ext) != kPickleExts.end()) {
-    c.r.expected(f.node, f.path, what,
-                 " (" + ext +
-                     " files are Python pickles, which can run code when loaded, so clipgen refuses them; "
-                     "convert it once with safetensors.torch.save_file(torch.load(f)[\"state_dict\"], out))");
+  if (refused_pickle(c, f, what, ext, "")) {
     return std::nullopt;
   }
   m.kind = ext == ".safetensors" ? ModelRef::Kind::SingleFile : ModelRef::Kind::DiffusersFolder;
