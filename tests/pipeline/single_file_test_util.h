@@ -22,6 +22,21 @@ inline std::filesystem::path fixture() { return fixture_dir("single_file/sd15");
 inline std::filesystem::path single_file() { return fixture() / "model.safetensors"; }
 inline nlohmann::json record() { return nlohmann::json::parse(std::ifstream(fixture() / "fixture.json")); }
 
+// Shot "tiny" (2 frames of the 64×64 test preset "tiny-square", seed 42, 2 Euler steps with CFG 7.5)
+// followed by `models_block`, the lines under `models:`.
+inline std::string tiny_shot_yaml(const std::string& models_block) {
+  return R"(version: 1
+id: tiny
+preset: tiny-square
+frames: 2
+seed: 42
+prompt: "a photo of a cat"
+negative_prompt: "blurry"
+sampler: {name: euler, steps: 2, guidance: 7.5}
+models:
+)" + models_block;
+}
+
 // Runs shot `id` (`shot` is its YAML) with its output name <id>.mp4 taken by a folder: keyframes are made and
 // checkpointed, then the encoder cannot rename its file onto the folder, so the run fails (exit 1) and the
 // keyframe stage's checkpoint (which a finished shot prunes) stays. Returns that checkpoint's tensors;

@@ -88,18 +88,6 @@ fs::path equivalent_folder(const fs::path& dir) {
   return dir;
 }
 
-std::string shot_yaml(const std::string& model_block) {
-  return R"(version: 1
-id: tiny
-preset: tiny-square
-frames: 2
-seed: 42
-prompt: "a photo of a cat"
-negative_prompt: "blurry"
-sampler: {name: euler, steps: 2, guidance: 7.5}
-models:
-)" + model_block;
-}
 
 }  // namespace
 
@@ -110,8 +98,8 @@ TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) 
       "  keyframe:\n    path: " + single_file().string() + "\n    settings:\n" + settings_yaml();
   const auto folder = equivalent_folder(dir / "sd15-folder");
 
-  auto a = keyframe_checkpoint(dir / "file", shot_yaml(file_block), presets);
-  auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + folder.string() + "\n"), presets);
+  auto a = keyframe_checkpoint(dir / "file", tiny_shot_yaml(file_block), presets);
+  auto b = keyframe_checkpoint(dir / "folder", tiny_shot_yaml("  keyframe: " + folder.string() + "\n"), presets);
   ASSERT_TRUE(a.count("latents") && b.count("latents"));
   // The tiny model's native raster (UNet sample_size 16 × 8 = 128) in the square preset: 16×16 latents.
   // For the file this comes from settings.unet.sample_size (plan() reads the header with the settings);
@@ -125,14 +113,14 @@ TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) 
   const auto at = wrong.find("text_encoder: {heads: 4");
   ASSERT_NE(at, std::string::npos) << wrong;
   wrong.replace(at, std::string("text_encoder: {heads: 4").size(), "text_encoder: {heads: 2");
-  auto c = keyframe_checkpoint(dir / "wrong", shot_yaml(wrong), presets);
+  auto c = keyframe_checkpoint(dir / "wrong", tiny_shot_yaml(wrong), presets);
   ASSERT_TRUE(c.count("latents"));
   EXPECT_FALSE(same_bytes(a.at("latents"), c.at("latents")));
 
   // The whole shot renders: output with its 2 frames and the keyframe PNG beside it.
   const auto full = dir / "full";
   fs::create_directories(full);
-  std::ofstream(full / "shot.yaml") << shot_yaml(file_block);
+  std::ofstream(full / "shot.yaml") << tiny_shot_yaml(file_block);
   auto r = test::run_clipgen("run " + test::quote(full / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(full / "out"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(full / "out" / "tiny.keyframe0.png"));
@@ -155,7 +143,7 @@ TEST(SingleFileShot, WithoutTheSettingsTheTinyFileFailsClearly) {
   // settings are what make this file loadable, and their absence is a clear run-time error.
   const auto dir = test::scratch_dir("single_file_shot_nosettings");
   const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
-  std::ofstream(dir / "shot.yaml") << shot_yaml("  keyframe: " + single_file().string() + "\n");
+  std::ofstream(dir / "shot.yaml") << tiny_shot_yaml("  keyframe: " + single_file().string() + "\n");
   auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(dir / "out"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("model.safetensors (text_encoder)"), std::string::npos) << r.out;
@@ -193,7 +181,7 @@ TEST(SingleFileShot, BadFilesNamedInAShotFailTheRunClearly) {
         Case{"adapter.safetensors", {"adapter.safetensors", "LoRA adapter", "SD 1.x, SD 2.x and SDXL"}}}) {
     const auto sub = dir / fs::path(c.file).stem();
     fs::create_directories(sub);
-    std::ofstream(sub / "shot.yaml") << shot_yaml("  keyframe:\n    path: " + (dir / c.file).string() +
+    std::ofstream(sub / "shot.yaml") << tiny_shot_yaml("  keyframe:\n    path: " + (dir / c.file).string() +
                                                   "\n    settings: {text_encoder: {heads: 4}}\n");
     // The shot file itself is valid (the file exists and is a .safetensors file)...
     auto v = test::run_clipgen("validate " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets));
@@ -209,9 +197,9 @@ TEST(SingleFileShot, BadFilesNamedInAShotFailTheRunClearly) {
 TEST(SingleFileShot, ModelCacheKeysIncludeTheSettings) {
   c10::InferenceMode guard;
   const auto dir = test::scratch_dir("single_file_shot_cache");
-  std::ofstream(dir / "shot.yaml") << shot_yaml("  keyframe:\n    path: " + single_file().string() +
+  std::ofstream(dir / "shot.yaml") << tiny_shot_yaml("  keyframe:\n    path: " + single_file().string() +
                                                 "\n    settings: {text_encoder: {heads: 4}}\n");
-  std::ofstream(dir / "other.yaml") << shot_yaml("  keyframe:\n    path: " + single_file().string() +
+  std::ofstream(dir / "other.yaml") << tiny_shot_yaml("  keyframe:\n    path: " + single_file().string() +
                                                  "\n    settings: {text_encoder: {heads: 2}}\n");
   configs::LoadOptions opt;
   opt.preset_dirs = {test::write_test_preset(dir / "presets", "tiny-square", 64, 64)};
@@ -333,8 +321,8 @@ TEST(SingleFileShot, SdxlFileRendersExactlyAsTheEquivalentDiffusersFolder) {
   const auto forms = sdxl_forms(dir);
   const std::string file_block =
       "  keyframe:\n    path: " + forms.file.string() + "\n    settings:\n" + sdxl_settings_yaml();
-  auto a = keyframe_checkpoint(dir / "file", shot_yaml(file_block), presets);
-  auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
+  auto a = keyframe_checkpoint(dir / "file", tiny_shot_yaml(file_block), presets);
+  auto b = keyframe_checkpoint(dir / "folder", tiny_shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
   ASSERT_TRUE(a.count("latents") && b.count("latents"));
   EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
   EXPECT_GT(a.at("latents").abs().sum().item<double>(), 0);
@@ -345,7 +333,7 @@ TEST(SingleFileShot, SdxlFileRendersExactlyAsTheEquivalentDiffusersFolder) {
   const auto at = wrong.find(te2);
   ASSERT_NE(at, std::string::npos) << wrong;
   wrong.replace(at, te2.size(), "text_encoder_2: {heads: 2");
-  auto c = keyframe_checkpoint(dir / "wrong", shot_yaml(wrong), presets);
+  auto c = keyframe_checkpoint(dir / "wrong", tiny_shot_yaml(wrong), presets);
   ASSERT_TRUE(c.count("latents"));
   EXPECT_FALSE(same_bytes(a.at("latents"), c.at("latents")));
 }
@@ -377,13 +365,13 @@ TEST(SingleFileShot, Sd21FileRendersExactlyAsTheEquivalentDiffusersFolder) {
   const std::string file_block = "  keyframe:\n    path: " + forms.file.string() +
                                  "\n    original_config: " + (fx / "original_config.yaml").string() +
                                  "\n    settings:\n" + settings.str();
-  auto a = keyframe_checkpoint(dir / "file", shot_yaml(file_block), presets);
-  auto b = keyframe_checkpoint(dir / "folder", shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
+  auto a = keyframe_checkpoint(dir / "file", tiny_shot_yaml(file_block), presets);
+  auto b = keyframe_checkpoint(dir / "folder", tiny_shot_yaml("  keyframe: " + forms.folder.string() + "\n"), presets);
   ASSERT_TRUE(a.count("latents") && b.count("latents"));
   EXPECT_EQ(a.at("latents").sizes(), (std::vector<int64_t>{1, 4, 16, 16}));
   expect_same_checkpoints(a, b, "the SD 2.1 single file and the diffusers folder");
   // The comparison can fail: epsilon instead of the yaml's v-prediction changes the latents.
-  auto c = keyframe_checkpoint(dir / "eps", shot_yaml(file_block + "      prediction_type: epsilon\n"), presets);
+  auto c = keyframe_checkpoint(dir / "eps", tiny_shot_yaml(file_block + "      prediction_type: epsilon\n"), presets);
   ASSERT_TRUE(c.count("latents"));
   EXPECT_FALSE(same_bytes(a.at("latents"), c.at("latents")));
 }

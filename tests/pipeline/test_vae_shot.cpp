@@ -33,19 +33,10 @@ using namespace test::sd15_file;
 // The keyframe model: the single file with the settings its shapes cannot tell (the tiny text encoder's 4
 // heads; the tiny UNet's sample size 16, so the raster is 128 px → 64 px preset: 16×16 latents).
 std::string shot_yaml(const std::string& vae_line) {
-  return R"(version: 1
-id: tiny
-preset: tiny-square
-frames: 2
-seed: 42
-prompt: "a photo of a cat"
-negative_prompt: "blurry"
-sampler: {name: euler, steps: 2, guidance: 7.5}
-models:
-  keyframe:
+  return tiny_shot_yaml(R"(  keyframe:
     path: )" + single_file().string() + R"(
     settings: {text_encoder: {heads: 4}, unet: {sample_size: 16}}
-)" + vae_line;
+)" + vae_line);
 }
 
 // The checkpoint's first_stage_model.* tensors with the prefix stripped: a standalone LDM-layout VAE.
