@@ -242,11 +242,7 @@ GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
 }
 
 std::string DiffusionRenderer::precision_on(const configs::Shot& shot, const Device& device) const {
-  try {
-    return precision_name(resolve_precision(shot.precision, device.torch_device()));
-  } catch (const Error&) {
-    return shot.precision;  // refused on this device: the keyframe stage says why
-  }
+  return precision_name(resolve_precision(shot.precision, device.torch_device()));
 }
 
 std::shared_ptr<stages::SDModel> DiffusionRenderer::keyframe_model(const configs::Shot& shot,

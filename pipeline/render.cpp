@@ -7,7 +7,6 @@
 #include <chrono>
 
 #include "core/error.h"
-#include "models/runtime.h"
 #include "pipeline/diffusion_renderer.h"
 #include "pipeline/procedural_renderer.h"
 #include "pipeline/progress.h"
@@ -58,12 +57,9 @@ std::vector<Prepared> prepare(const configs::ShotList& list, const RenderOptions
     // a CPU-only run) fails here, before anything renders.
     std::string refused;
     for (const auto& name : options.devices) {
-      const Device d{0, name};
-      const std::string prec = p.renderer->precision_on(shot, d);
-      if (prec.empty()) continue;
       try {
-        resolve_precision(shot.precision, d.torch_device());
-        p.planned.precision[name] = prec;
+        const std::string prec = p.renderer->precision_on(shot, Device{0, name});
+        if (!prec.empty()) p.planned.precision[name] = prec;
       } catch (const Error& e) {
         refused = e.what();
       }

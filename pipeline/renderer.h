@@ -83,7 +83,8 @@ public:
   // renderer produces means changing its name.
   virtual std::string name() const = 0;
   // The precision this renderer's models run in for `shot` on `device` ("fp32", "bf16", "fp16"), for the
-  // run report; "" when it runs no model weights. Never throws (an unusable precision is the stage's error).
+  // plan and the run report; "" when it runs no model weights. Throws UnsupportedError when the shot's
+  // precision cannot run there (fp16 on the CPU).
   virtual std::string precision_on(const configs::Shot& /*shot*/, const Device& /*device*/) const { return {}; }
   virtual GenerationPlan plan(const configs::Shot& shot) const = 0;
   virtual Conditioning encode_text(ShotJob job, StageContext& ctx) = 0;
