@@ -29,13 +29,6 @@ int64_t SDModel::native_size() const {
 
 c10::Device SDModel::device() const { return unet->parameters().front().device(); }
 
-void SDModel::to(c10::Device d) {
-  if (text_encoder) text_encoder->to(d);
-  if (text_encoder_2) text_encoder_2->to(d);
-  unet->to(d);
-  vae->to(d);
-}
-
 void SDModel::to(c10::Device d, c10::ScalarType dt) {
   if (text_encoder) text_encoder->to(d, dt);
   if (text_encoder_2) text_encoder_2->to(d, dt);

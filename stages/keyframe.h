@@ -40,7 +40,6 @@ struct SDModel {
   // The model's native generation size in pixels (unet sample_size × VAE factor: 512, 768, 1024).
   int64_t native_size() const;
   c10::Device device() const;
-  void to(c10::Device device);
   // Moves the model and casts its weights: text encoders and UNet to `dtype`, the VAE too unless `dtype` is
   // fp16 and the VAE's config says force_upcast (diffusers keeps such a VAE in float32: SDXL's overflows in
   // fp16). Latents, scheduler arithmetic and seeds stay float32 whatever the model runs in.

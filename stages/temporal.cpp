@@ -15,12 +15,6 @@ namespace fs = std::filesystem;
 
 c10::Device SVDModel::device() const { return unet->parameters().front().device(); }
 
-void SVDModel::to(c10::Device d) {
-  image_encoder->to(d);
-  vae->to(d);
-  unet->to(d);
-}
-
 void SVDModel::to(c10::Device d, c10::ScalarType dt) {
   image_encoder->to(d, dt);
   vae->to(d, vae_dtype_for(dt, vae->config().force_upcast));

@@ -42,7 +42,6 @@ struct SVDModel {
   int64_t native_frames() const { return unet->config().num_frames; }
   int64_t vae_scale_factor() const { return vae->downscale_factor(); }
   c10::Device device() const;
-  void to(c10::Device device);
   // Moves the model and casts its weights: image encoder and UNet to `dtype`, the temporal VAE too unless
   // `dtype` is fp16 and its config says force_upcast (as SDModel::to). Latents and the scheduler stay
   // float32.
