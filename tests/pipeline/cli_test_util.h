@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/test_util.h"
+
 namespace clipgen::test {
 
 struct CliResult {
@@ -29,6 +31,12 @@ inline CliResult run_clipgen(const std::string& args, const std::string& env = "
   const int status = ::pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Runs `clipgen run SHOT --preset-dir PRESETS --out OUT` plus `extra` options.
+inline CliResult run_shot(const std::filesystem::path& shot, const std::filesystem::path& presets,
+                          const std::filesystem::path& out, const std::string& extra = "") {
+  return run_clipgen("run " + quote(shot) + " --preset-dir " + quote(presets) + " --out " + quote(out) + extra);
 }
 
 // Writes preset `name` (width × height at 12 fps, H.264 ultrafast, mp4; same fields as

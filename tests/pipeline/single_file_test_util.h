@@ -48,8 +48,7 @@ inline io::TensorMap keyframe_checkpoint(const std::filesystem::path& dir, const
   fs::create_directories(dir);
   std::ofstream(dir / "shot.yaml") << shot;
   fs::create_directories(dir / "out" / (id + ".mp4") / "occupied");
-  auto r = run_clipgen("run " + quote(dir / "shot.yaml") + " --preset-dir " + quote(presets) + " --out " +
-                       quote(dir / "out"));
+  auto r = run_shot(dir / "shot.yaml", presets, dir / "out");
   if (log) *log = r.out;
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("stage encode"), std::string::npos) << r.out;

@@ -156,9 +156,9 @@ prompt: "a photo of a cat"
 sampler: {name: euler, steps: 2, guidance: 7.5}
 models: {keyframe: )" + model_dir() + R"(}
 )");
-  const std::string args = "run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets);
-  auto r = test::run_clipgen(args + " --out " + test::quote(dir / "out") + " --precision bf16 --json-report " +
-                             test::quote(dir / "report.json"));
+  const auto shot = dir / "shot.yaml";
+  auto r = test::run_shot(shot, presets, dir / "out", " --precision bf16 --json-report " +
+                          test::quote(dir / "report.json"));
   ASSERT_EQ(r.code, 0) << r.out;
   const auto report = nlohmann::json::parse(std::ifstream(dir / "report.json"));
   EXPECT_EQ(report["shots"][0]["devices"], nlohmann::json::array({"cpu"}));
@@ -181,10 +181,10 @@ models: {keyframe: )" + model_dir() + R"(}
   EXPECT_GT((got - fp32).abs().max().item<int>(), 1);  // the CLI really ran bf16
 
   // The plan says what the models run in; fp16 on a CPU-only run fails at planning, before any model loads.
-  auto dry = test::run_clipgen(args + " --out " + test::quote(dir / "out-dry") + " --precision bf16 --dry-run");
+  auto dry = test::run_shot(shot, presets, dir / "out-dry", " --precision bf16 --dry-run");
   EXPECT_EQ(dry.code, 0) << dry.out;
   EXPECT_NE(dry.out.find("  models in bf16 on cpu\n"), std::string::npos) << dry.out;
-  auto h = test::run_clipgen(args + " --out " + test::quote(dir / "out-fp16") + " --precision fp16");
+  auto h = test::run_shot(shot, presets, dir / "out-fp16", " --precision fp16");
   EXPECT_NE(h.code, 0) << h.out;
   EXPECT_NE(h.out.find("shot 'tiny': precision fp16 needs a CUDA device"), std::string::npos) << h.out;
   EXPECT_EQ(h.out.find("keyframes"), std::string::npos) << "nothing may start: " << h.out;

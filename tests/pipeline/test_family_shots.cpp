@@ -31,8 +31,7 @@ constexpr uint64_t kSeed = 4242;
 fs::path render(const fs::path& dir, const fs::path& model, const std::string& shot_body) {
   const auto presets = test::write_test_preset(dir / "presets", "tiny-vertical", 144, 256);
   test::write_file(dir / "shot.yaml", shot_body + "models: {keyframe: " + model.string() + "}\n");
-  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) +
-                             " --out " + test::quote(dir / "out"));
+  auto r = test::run_shot(dir / "shot.yaml", presets, dir / "out");
   EXPECT_EQ(r.code, 0) << r.out;
   return dir / "out";
 }

@@ -121,7 +121,7 @@ TEST(SingleFileShot, RendersThroughTheCliExactlyAsTheEquivalentDiffusersFolder) 
   const auto full = dir / "full";
   fs::create_directories(full);
   std::ofstream(full / "shot.yaml") << tiny_shot_yaml(file_block);
-  auto r = test::run_clipgen("run " + test::quote(full / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(full / "out"));
+  auto r = test::run_shot(full / "shot.yaml", presets, full / "out");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(fs::exists(full / "out" / "tiny.keyframe0.png"));
   const std::string probe_cmd =
@@ -144,7 +144,7 @@ TEST(SingleFileShot, WithoutTheSettingsTheTinyFileFailsClearly) {
   const auto dir = test::scratch_dir("single_file_shot_nosettings");
   const auto presets = test::write_test_preset(dir / "presets", "tiny-square", 64, 64);
   std::ofstream(dir / "shot.yaml") << tiny_shot_yaml("  keyframe: " + single_file().string() + "\n");
-  auto r = test::run_clipgen("run " + test::quote(dir / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(dir / "out"));
+  auto r = test::run_shot(dir / "shot.yaml", presets, dir / "out");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("model.safetensors (text_encoder)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("not divisible by num_attention_heads 12"), std::string::npos) << r.out;
@@ -187,7 +187,7 @@ TEST(SingleFileShot, BadFilesNamedInAShotFailTheRunClearly) {
     auto v = test::run_clipgen("validate " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets));
     EXPECT_EQ(v.code, 0) << v.out;
     // ...and rendering it fails with what is wrong with the file.
-    auto r = test::run_clipgen("run " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " + test::quote(sub / "out"));
+    auto r = test::run_shot(sub / "shot.yaml", presets, sub / "out");
     EXPECT_EQ(r.code, 1) << r.out;
     for (const char* s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
     EXPECT_FALSE(fs::exists(sub / "out" / "tiny.mp4"));

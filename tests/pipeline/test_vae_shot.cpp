@@ -151,8 +151,7 @@ TEST(VaeShot, AVaeThatDoesNotFitTheModelFailsTheRunNamingBothFiles) {
     const auto sub = dir / c.vae.stem();
     fs::create_directories(sub);
     std::ofstream(sub / "shot.yaml") << shot_yaml("  vae: " + c.vae.string() + "\n");
-    auto r = test::run_clipgen("run " + test::quote(sub / "shot.yaml") + " --preset-dir " + test::quote(presets) + " --out " +
-                         test::quote(sub / "out"));
+    auto r = test::run_shot(sub / "shot.yaml", presets, sub / "out");
     EXPECT_EQ(r.code, 1) << r.out;
     for (const auto& s : c.says) EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
     EXPECT_NE(r.out.find(single_file().string()), std::string::npos) << "names the keyframe model\n" << r.out;
