@@ -108,7 +108,7 @@ TEST(Cli, RuntimeFailuresExit1AndSayWhatRemains) {
   fs::create_directories(dir / "model");
   std::ofstream(dir / "model" / "model_index.json") << "{}";
   std::ofstream(dir / "model.yaml") << std::string(kShot) + "models: {keyframe: model}\n";
-  auto r = test::run_clipgen("run " + q(dir / "model.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out"));
+  auto r = test::run_shot(dir / "model.yaml", dir / "presets", dir / "out");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("cannot make keyframes"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("stage text"), std::string::npos) << r.out;
@@ -116,8 +116,7 @@ TEST(Cli, RuntimeFailuresExit1AndSayWhatRemains) {
   // The output name is taken by a folder: the encoder cannot rename its temporary file onto it.
   std::ofstream(dir / "shot.yaml") << kShot;
   fs::create_directories(dir / "out" / "cli-shot.mp4" / "occupied");
-  r = test::run_clipgen("run " + q(dir / "shot.yaml") + " --preset-dir " + q(dir / "presets") + " --out " + q(dir / "out") +
-              " --json-report " + q(dir / "report.json"));
+  r = test::run_shot(dir / "shot.yaml", dir / "presets", dir / "out", " --json-report " + q(dir / "report.json"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("shot 'cli-shot', stage encode"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("what remains"), std::string::npos) << r.out;
