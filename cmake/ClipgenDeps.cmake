@@ -48,10 +48,6 @@ if(CLIPGEN_BUILD_TESTS)
   find_package(GTest QUIET)
   clipgen_require(GTest_FOUND "GoogleTest" "libgtest-dev libgmock-dev")
 endif()
-if(CLIPGEN_BUILD_BENCH)
-  find_package(benchmark QUIET)
-  clipgen_require(benchmark_FOUND "Google Benchmark" "libbenchmark-dev")
-endif()
 
 # One precompiled header with the LibTorch API, shared by every torch-using target with the same flags.
 function(clipgen_torch_pch target)

@@ -18,6 +18,8 @@
 #   $OUT/fixtures-precision.txt  --device cuda --precision fp16, then bf16, on tests/data/fixtures/pipelines
 #                           (the SD and SVD stages with their models in reduced precision: precision: auto
 #                           renders fp16 on CUDA)
+#   $OUT/bench.txt          bench_unet --device cuda (SD1.5 UNet step, 512² and 1024², fp32/bf16/fp16), then
+#                           --device cpu at 256², in whatever is left of 560 s after the fixtures
 # Exit status: 0 when every fixture passes on both devices, 1 when a step or fixture fails, 2 when a
 # prerequisite is missing (the message says which).
 # For trying the script elsewhere: CLIPGEN_TORCH_PREFIX=<dir holding Torch/TorchConfig.cmake> skips the
@@ -127,7 +129,7 @@ if [ -n "$torch_root" ] && [ -d "$torch_root/include/fmt" ]; then
   say "device-check: torch ships include/fmt ($(grep -m1 -o 'FMT_VERSION [0-9]*' "$torch_root/include/fmt/base.h" "$torch_root/include/fmt/core.h" 2>/dev/null | head -n1)); Debian's fmt 9 headers are put first"
 fi
 configure_args=(-S "$repo" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$cxx_flags"
-  -DCLIPGEN_BUILD_TESTS=OFF -DCLIPGEN_BUILD_BENCH=OFF
+  -DCLIPGEN_BUILD_TESTS=OFF -DCLIPGEN_BUILD_BENCH=ON
   "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/usr"
   "-DPKG_CONFIG_EXECUTABLE=$pkgconf_exe"
   # Debian's libs need their Debian deps at link time (found through rpath-link); libav's run-time
@@ -170,6 +172,27 @@ for f in cuda cpu; do
 done
 grep '^summary:' "$OUT/fixtures-cuda.txt" | tee -a "$summary"
 say "step ctest -L gpu: skipped (no test carries the label gpu; the fixture checks above are the GPU check)"
-say "step benches: skipped (bench_unet/bench_vae/bench_temporal take no device option)"
+# ---- GPU benchmark: one SD1.5 UNet step (bench_unet --device cuda), in what time is left ---------------
+# Built only now, so that a bench that fails to build or run never costs the fixture results above.
+# bench_vae/bench_temporal take no device option and link libav (not carried): not built.
+bench_txt="$OUT/bench.txt"
+left=$(( 560 - ($(date +%s) - t_start) ))
+if [ $left -lt 90 ]; then
+  say "step bench: skipped (${left}s left of the run's 560)"
+elif step build-bench $(( left / 2 < 150 ? left / 2 : 150 )) "$OUT/build.log" ninja -C "$bdir" -j "$ncores" bench_unet; then
+  mem_log="$repo/.device/gpu-mem.txt"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$mem_log" 2>/dev/null &
+  mem_pid=$!
+  left=$(( 565 - ($(date +%s) - t_start) ))
+  step bench-unet-cuda $(( left > 20 ? left - 10 : 10 )) "$bench_txt" "$bdir/bench/bench_unet" --device cuda --sizes 512,1024 --reps 5
+  kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
+  say "bench: GPU memory used (nvidia-smi, sampled every 200 ms, whole process incl. CUDA context and cache): max $(sort -n "$mem_log" 2>/dev/null | tail -n1) MiB"
+  grep -E '^(torch|fp32|bf16|fp16)' "$bench_txt" | sed 's/^/  /' | tee -a "$summary"
+  left=$(( 565 - ($(date +%s) - t_start) ))
+  if [ $left -gt 40 ]; then
+    step bench-unet-cpu $(( left - 10 )) "$bench_txt" "$bdir/bench/bench_unet" --device cpu --sizes 256 --reps 2
+    grep -E '^(torch|fp32|bf16)' "$bench_txt" | tail -n 3 | sed 's/^/  /' | tee -a "$summary"
+  fi
+fi
 say "device-check: total $(( $(date +%s) - t_start )) s; result: $([ $rc_all = 0 ] && echo PASS || echo FAIL)"
 exit $rc_all
