@@ -47,7 +47,18 @@ static std::string detect_blas() {
       found = "reference BLAS (" + path + ") — slow; install libopenblas0-openmp";
     }
   }
-  return found.empty() ? "unknown (no BLAS library mapped)" : found;
+  return found;
+}
+
+std::string blas_from_build_config(const std::string& cfg) {
+  const std::string key = "BLAS_INFO=";
+  const auto pos = cfg.find(key);
+  if (pos == std::string::npos) return "";
+  const auto begin = pos + key.size();
+  const auto end = cfg.find_first_of(", \n", begin);
+  const std::string name = cfg.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  if (name.empty() || name == "generic") return "";
+  return name + " (linked into LibTorch, BLAS_INFO=" + name + ")";
 }
 
 RuntimeInfo runtime_info() {
@@ -57,6 +68,8 @@ RuntimeInfo runtime_info() {
   r.cuda_build = torch::cuda::is_available() || cfg.find("USE_CUDA=ON") != std::string::npos ||
                  cfg.find("USE_CUDA=1") != std::string::npos;
   r.blas_backend = detect_blas();
+  if (r.blas_backend.empty()) r.blas_backend = blas_from_build_config(cfg);
+  if (r.blas_backend.empty()) r.blas_backend = "unknown (no BLAS library mapped, none named by the LibTorch build)";
   r.intra_op_threads = at::get_num_threads();
   r.inter_op_threads = at::get_num_interop_threads();
   r.devices.push_back("cpu");

@@ -11,7 +11,8 @@ namespace clipgen {
 struct RuntimeInfo {
   std::string torch_version;   // e.g. "1.13.1"
   bool cuda_build = false;     // LibTorch built with CUDA
-  std::string blas_backend;    // the shared library providing BLAS (e.g. "openblas-openmp"), from /proc/self/maps
+  std::string blas_backend;    // the shared library providing BLAS (e.g. "openblas-openmp"), from /proc/self/maps;
+                               // else what LibTorch was built with (see blas_from_build_config)
   int intra_op_threads = 1;
   int inter_op_threads = 1;
   std::vector<std::string> devices;  // "cpu", "cuda:0", ...
@@ -26,6 +27,12 @@ int usable_cores();
 int configure_threads(int requested);
 
 RuntimeInfo runtime_info();
+
+// The BLAS a LibTorch build links statically, from its at::show_config() text ("Build settings:
+// BLAS_INFO=mkl, ..."): e.g. "mkl (linked into LibTorch, BLAS_INFO=mkl)". PyTorch's wheels carry MKL inside
+// libtorch_cpu.so, so no BLAS library shows in /proc/self/maps. Empty when the build names none, or only
+// "generic" (Debian's: the BLAS is whichever shared library the system's alternatives select).
+std::string blas_from_build_config(const std::string& show_config);
 
 // The CPU does bf16 arithmetic in hardware (avx512_bf16 or amx_bf16 in /proc/cpuinfo). Without it,
 // LibTorch still runs bf16 models, emulated, usually slower than fp32.

@@ -1,4 +1,5 @@
 // models/runtime: threads, BLAS, and the precision a shot's `precision` means on a device.
+#include <ATen/Version.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -60,4 +61,25 @@ TEST(Runtime, NativeBf16MatchesTheCpuFlags) {
     }
   EXPECT_EQ(cpu_has_native_bf16(), flag);
   EXPECT_EQ(runtime_info().cpu_native_bf16, flag);
+}
+
+// The build-settings line as LibTorch's at::show_config() prints it: PyTorch's wheels (MKL inside
+// libtorch_cpu.so, nothing in /proc/self/maps) and Debian's (generic: the system's BLAS alternative).
+TEST(Runtime, BlasNamedByTheBuildConfig) {
+  EXPECT_EQ(blas_from_build_config("PyTorch built with:\n  - Build settings: BLAS_INFO=mkl, BUILD_TYPE=Release, "
+                                   "USE_CUDA=ON,\n"),
+            "mkl (linked into LibTorch, BLAS_INFO=mkl)");
+  EXPECT_EQ(blas_from_build_config("  - Build settings: BUILD_TYPE=Release, BLAS_INFO=open\n"),
+            "open (linked into LibTorch, BLAS_INFO=open)");
+  EXPECT_EQ(blas_from_build_config("  - Build settings: BLAS_INFO=generic, BUILD_TYPE=RelWithDebInfo,"), "");
+  EXPECT_EQ(blas_from_build_config("PyTorch built with:\n  - GCC 12.2\n"), "");
+  EXPECT_EQ(blas_from_build_config(""), "");
+}
+
+// With a LibTorch that uses the system's BLAS (Debian's, BLAS_INFO=generic) the backend must be OpenBLAS:
+// scripts/setup.sh selects it; the reference BLAS Debian may fall back to is ~30x slower on matmuls.
+TEST(Runtime, SystemBlasIsOpenBlas) {
+  const auto info = runtime_info();
+  if (!blas_from_build_config(at::show_config()).empty()) GTEST_SKIP() << "LibTorch links its own BLAS: " << info.blas_backend;
+  EXPECT_NE(info.blas_backend.find("openblas"), std::string::npos) << info.blas_backend;
 }
