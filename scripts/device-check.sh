@@ -6,13 +6,12 @@
 # summary under $OUT (at most 8 files: the device tool brings back no more).
 #
 # Steps and their time budgets (seconds; caps, not estimates: a run is planned for ~6 minutes, give it a
-# timeout_s of 580):  preflight 30 · configure 90 · build 300 · fixtures on cuda 60 · on cpu 60 · pipeline
+# timeout_s of 590; the optional bench and test-suite steps fill what is left of 575 s):  preflight 30 · configure 90 · build 300 · fixtures on cuda 60 · on cpu 60 · pipeline
 # fixtures on cuda in fp16 and bf16 20 + 20 (the whole fixture tree takes a few seconds on 2 CPU cores here).
 # A step that runs out of budget or fails is reported; later steps that need it are skipped.
 #   $OUT/summary.txt        one line per step, and the fixture pass/fail counts
 #   $OUT/env.txt            nvidia-smi, torch/CUDA/compiler versions, what .device holds
-#   $OUT/configure.log      cmake
-#   $OUT/build.log          ninja, and the linked program's shared libraries (ldd)
+#   $OUT/build.log          cmake, ninja, and the linked program's shared libraries (ldd)
 #   $OUT/fixtures-cuda.txt  clipgen-fixture-check --device cuda tests/data/fixtures
 #   $OUT/fixtures-cpu.txt   the same with --device cpu
 #   $OUT/fixtures-precision.txt  --device cuda --precision fp16, then bf16, on tests/data/fixtures/pipelines
@@ -20,6 +19,10 @@
 #                           renders fp16 on CUDA)
 #   $OUT/bench.txt          bench_unet --device cuda (SD1.5 UNet step, 512² and 1024², fp32/bf16/fp16), then
 #                           --device cpu at 256², in whatever is left of 560 s after the fixtures
+#   $OUT/tests.txt          only when .device carries GoogleTest (scripts/device-deps.sh --with-tests): every
+#                           target that links without libav's run-time libraries is built (ninja -k 0), then
+#                           ctest -LE 'gpu|farm-manual' runs them against LibTorch 2.x on the CPU, in the time
+#                           left of 575 s. Informational: it does not decide the exit status.
 # Exit status: 0 when every fixture passes on both devices, 1 when a step or fixture fails, 2 when a
 # prerequisite is missing (the message says which).
 # For trying the script elsewhere: CLIPGEN_TORCH_PREFIX=<dir holding Torch/TorchConfig.cmake> skips the
@@ -128,15 +131,18 @@ if [ -n "$torch_root" ] && [ -d "$torch_root/include/fmt" ]; then
   cxx_flags="-I$repo/.device/include-first"
   say "device-check: torch ships include/fmt ($(grep -m1 -o 'FMT_VERSION [0-9]*' "$torch_root/include/fmt/base.h" "$torch_root/include/fmt/core.h" 2>/dev/null | head -n1)); Debian's fmt 9 headers are put first"
 fi
+# GoogleTest is carried only by `scripts/device-deps.sh --with-tests`; then the tests are configured too.
+with_tests=OFF
+ls "$libdir"/libgtest.a >/dev/null 2>&1 && with_tests=ON
 configure_args=(-S "$repo" -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=$cxx_flags"
-  -DCLIPGEN_BUILD_TESTS=OFF -DCLIPGEN_BUILD_BENCH=ON
+  "-DCLIPGEN_BUILD_TESTS=$with_tests" -DCLIPGEN_BUILD_BENCH=ON
   "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/usr"
   "-DPKG_CONFIG_EXECUTABLE=$pkgconf_exe"
   # Debian's libs need their Debian deps at link time (found through rpath-link); libav's run-time
   # libraries are link placeholders (see scripts/device-deps.sh), so shared-library undefineds are allowed.
   "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$libdir -Wl,--allow-shlib-undefined")
 [ -n "$cuda_root" ] && configure_args+=("-DCUDAToolkit_ROOT=$cuda_root" "-DCMAKE_CUDA_COMPILER=$cuda_root/bin/nvcc")
-step configure 90 "$OUT/configure.log" cmake "${configure_args[@]}" || die "configure failed (see configure.log)"
+step configure 90 "$OUT/build.log" cmake "${configure_args[@]}" || die "configure failed (see build.log)"
 [ "$configure_only" = 1 ] && { say "device-check: --configure-only: stopping after cmake"; exit 0; }
 
 exe="$bdir/parity/clipgen-fixture-check"
@@ -194,5 +200,28 @@ elif step build-bench $(( left / 2 < 150 ? left / 2 : 150 )) "$OUT/build.log" ni
     grep -E '^(torch|fp32|bf16)' "$bench_txt" | tail -n 3 | sed 's/^/  /' | tee -a "$summary"
   fi
 fi
+# ---- the test suite against LibTorch 2.x (CPU), when GoogleTest came along ------------------------------
+# Every target that links is built (ninja -k 0: clipgen itself, the libav benches and the tests whose
+# objects call libav cannot link here, see scripts/device-deps.sh); ctest then runs what exists. A test
+# whose executable did not link shows as "Not Run"; tests that start the clipgen binary fail for want of it.
+tests_txt="$OUT/tests.txt"
+left=$(( 575 - ($(date +%s) - t_start) ))
+if [ "$with_tests" != ON ]; then
+  say "step tests: skipped (.device carries no GoogleTest: scripts/device-deps.sh --with-tests)"
+elif [ $left -lt 120 ]; then
+  say "step tests: skipped (${left}s left of the run's 575)"
+else
+  step build-tests $(( left - 90 < 300 ? left - 90 : 300 )) "$tests_txt" ninja -C "$bdir" -k 0 -j "$ncores" all
+  built=$(find "$bdir/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | wc -l)
+  say "build-tests: $built test executables linked (the rest need libav at run time)"
+  left=$(( 575 - ($(date +%s) - t_start) ))
+  # 4 tests at a time with 4 threads each (LibTorch would give each one every core).
+  step ctest $(( left > 30 ? left - 10 : 20 )) "$tests_txt" env OMP_NUM_THREADS=4 MKL_NUM_THREADS=4 ctest --test-dir "$bdir" -LE 'gpu|farm-manual' -j 4 \
+    --timeout 120 --output-on-failure
+  grep -E 'tests passed|tests failed' "$tests_txt" | tail -n1 | sed 's/^/  /' | tee -a "$summary"
+  grep -E '^\s+[0-9]+ - .*\((Failed|Not Run|Timeout|SEGFAULT|Subprocess aborted|Exception)' "$tests_txt" | head -n 40 |
+    sed 's/^ */  /' | tee -a "$summary"
+fi
+
 say "device-check: total $(( $(date +%s) - t_start )) s; result: $([ $rc_all = 0 ] && echo PASS || echo FAIL)"
 exit $rc_all

@@ -13,10 +13,10 @@
 #     -dev packages come (headers, .pc files, so that clipgen_stages compiles); their lib*.so link names
 #     become comment-only linker scripts ("link placeholders"). A program that calls no libav function
 #     (clipgen-fixture-check, linked --as-needed) links and runs; clipgen itself and the benches do not
-#     link on the device (undefined av_* symbols), which device-check.sh reports and skips;
-#   * GoogleTest, Google Benchmark and fonts-dejavu-core, unless --with-tests (no test carries the label
-#     gpu and no bench takes a device, so the device check builds neither; with them .device is ~5 MiB
-#     bigger).
+#     link on the device (undefined av_* symbols), which device-check.sh reports and skips (bench_unet
+#     links no libav and runs there);
+#   * GoogleTest and fonts-dejavu-core, unless --with-tests: then device-check.sh also builds every test
+#     that links without libav and runs them against LibTorch 2.x on the CPU (.device ~1.5 MiB bigger).
 # The result is one archive, .device/root.tar.xz (~3 MiB; device-check.sh unpacks it to .device/root),
 # plus .device/PACKAGES. --keep-root also leaves the unpacked .device/root here (do not carry it).
 # usage: scripts/device-deps.sh [--with-tests] [--keep-debs] [--keep-root]
@@ -41,7 +41,7 @@ done
 ROOTS=(libyaml-cpp-dev libspdlog-dev libfmt-dev libtbb-dev
        libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev
        nlohmann-json3-dev libcli11-dev libfontconfig-dev pkgconf)
-[ "$with_tests" = 1 ] && ROOTS+=(libgtest-dev libgmock-dev libbenchmark-dev fonts-dejavu-core)
+[ "$with_tests" = 1 ] && ROOTS+=(libgtest-dev libgmock-dev fonts-dejavu-core)
 # libav's run-time libraries (and so their codec closure) stay behind; see above.
 LIBAV_RT=(libavcodec59 libavformat59 libavfilter8 libavutil57 libswscale6 libswresample4 libpostproc56)
 # catch2 comes in through libcli11-dev's dependencies, fonts through fontconfig-config; a build needs neither.
@@ -101,11 +101,11 @@ debs_size=$(du -sh "$dev/debs" | cut -f1)
 [ "$keep_debs" = 1 ] || rm -rf "$dev/debs"
 
 # Prune what a build on the device does not read: docs, man pages, locale data, lintian overrides,
-# and static archives of libraries we link shared (gtest/gmock/benchmark ship only static ones: kept).
+# and static archives of libraries we link shared (gtest/gmock ship only static ones: kept).
 r="$dev/root"
 rm -rf "$r/usr/share/doc" "$r/usr/share/man" "$r/usr/share/info" "$r/usr/share/locale" "$r/usr/share/lintian" \
        "$r/usr/share/bug" "$r/usr/share/gdb" "$r/usr/share/aclocal" "$r/usr/share/doc-base"
-find "$r" -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' ! -name 'libbenchmark*.a' -delete
+find "$r" -name '*.a' ! -name 'libgtest*.a' ! -name 'libgmock*.a' -delete
 # libav link placeholders: the -dev packages' lib*.so links point at the run-time libraries left behind.
 n_ph=0
 for l in "$r"/usr/lib/x86_64-linux-gnu/lib{avcodec,avformat,avfilter,avutil,swscale,swresample,postproc}.so; do
