@@ -221,6 +221,24 @@ else
   grep -E 'tests passed|tests failed' "$tests_txt" | tail -n1 | sed 's/^/  /' | tee -a "$summary"
   grep -E '^\s+[0-9]+ - .*\((Failed|Not Run|Timeout|SEGFAULT|Subprocess aborted|Exception)' "$tests_txt" | head -n 40 |
     sed 's/^ */  /' | tee -a "$summary"
+  # Where a test crashed: rerun it alone, under gdb when the machine has it, else with the backtrace
+  # tests/test_main.cpp prints, symbolized by scripts/symbolize.sh (addr2line).
+  for t in $(grep -E '^\s+[0-9]+ - test_[a-z0-9_]+ \((SEGFAULT|Subprocess aborted|Exception|ILLEGAL|BUS)' "$tests_txt" |
+             sed -E 's/^\s+[0-9]+ - (test_[a-z0-9_]+) .*/\1/' | head -n 4); do
+    exe="$bdir/tests/$t"; [ -x "$exe" ] || continue
+    { echo; echo "== crash of $t, rerun alone (ulimit -s $(ulimit -s))"; } >> "$tests_txt"
+    if command -v gdb >/dev/null; then
+      (cd "$bdir/tests" && timeout 60 gdb -q -batch -ex run -ex "bt 40" -ex "info registers rip" --args "$exe" \
+         > "$repo/.device/crash.txt" 2>&1)
+    else
+      (cd "$bdir/tests" && OMP_NUM_THREADS=4 timeout 60 "$exe" > "$repo/.device/crash-raw.txt" 2>&1
+       "$repo/scripts/symbolize.sh" < "$repo/.device/crash-raw.txt" > "$repo/.device/crash.txt")
+    fi
+    tail -n 80 "$repo/.device/crash.txt" >> "$tests_txt"
+    say "crash of $t ($(command -v gdb >/dev/null && echo gdb || echo backtrace+addr2line)), innermost frames:"
+    grep -E '^#[0-9]+ |→' "$repo/.device/crash.txt" | grep -v -E 'print_backtrace_and_die|sigaction|__restore_rt' |
+      head -n 8 | cut -c1-300 | sed 's/^/  /' | tee -a "$summary"
+  done
 fi
 
 say "device-check: total $(( $(date +%s) - t_start )) s; result: $([ $rc_all = 0 ] && echo PASS || echo FAIL)"
