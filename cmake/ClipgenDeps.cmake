@@ -17,6 +17,15 @@ find_package(Torch QUIET)
 clipgen_require(Torch_FOUND "LibTorch" "libtorch-dev")
 # Debian's TorchConfig adds flags to CMAKE_CXX_FLAGS; keep ours.
 set(CLIPGEN_TORCH_LIBS ${TORCH_LIBRARIES})
+# PyTorch's wheels (2.5 and later) export from libtorch_cpu.so a statically linked copy of parts of
+# libstdc++, std::filesystem among them (pytorch/pytorch#133437). A program that needs libtorch before
+# libstdc++ binds some std::filesystem calls to that copy and the rest to libstdc++: built against the
+# torch 2.11 wheel on the GPU machine, std::filesystem::remove_all of a non-empty folder crashed. So
+# libstdc++ is the first shared library every clipgen program and library needs, and the dynamic linker
+# finds its symbols before anyone's copy (checked by tests/core/test_libstdcxx_first.cpp).
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
+endif()
 
 find_package(TBB QUIET)
 clipgen_require(TBB_FOUND "oneTBB" "libtbb-dev")
