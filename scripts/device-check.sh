@@ -65,6 +65,7 @@ env_txt="$OUT/env.txt"
   echo; command -v nvcc >/dev/null && nvcc --version | tail -n 2
   echo; for t in cmake ninja c++ g++ pkg-config tar xz python3; do printf '%-11s %s\n' "$t" "$(command -v $t || echo MISSING)"; done
   cmake --version 2>/dev/null | head -n1; c++ --version 2>/dev/null | head -n1
+  echo "c++ finds libstdc++: shared $(c++ -print-file-name=libstdc++.so 2>/dev/null), static $(c++ -print-file-name=libstdc++.a 2>/dev/null)"
 } > "$env_txt" 2>&1
 for t in python3 cmake ninja c++ tar xz timeout; do
   command -v "$t" >/dev/null || die "'$t' is not on this machine (see $env_txt)"
@@ -235,6 +236,16 @@ else
        "$repo/scripts/symbolize.sh" < "$repo/.device/crash-raw.txt" > "$repo/.device/crash.txt")
     fi
     tail -n 80 "$repo/.device/crash.txt" >> "$tests_txt"
+    # How the C++ runtime is bound (PyTorch's wheels export their own copy of parts of libstdc++,
+    # pytorch/pytorch#133437; cmake/ClipgenDeps.cmake links libstdc++ first against it).
+    {
+      echo "-- link command:"; ninja -C "$bdir" -t commands "tests/$t" | tail -n 1
+      echo "-- NEEDED:"; readelf -d "$exe" | grep NEEDED
+      echo "-- std::filesystem functions defined in the executable itself (a static libstdc++ copy?): $(nm -C --defined-only "$exe" 2>/dev/null | grep -c ' std::filesystem::')"
+      echo "-- where the process binds std::filesystem (LD_DEBUG=bindings):"
+      (cd "$bdir/tests" && LD_DEBUG=bindings OMP_NUM_THREADS=4 timeout 60 "$exe" 2>&1 |
+         grep -E 'filesystem' | sed -E 's/^ *[0-9]+: *//' | sort | uniq -c | sort -rn | head -n 12)
+    } >> "$tests_txt" 2>&1
     say "crash of $t ($(command -v gdb >/dev/null && echo gdb || echo backtrace+addr2line)), innermost frames:"
     grep -E '^#[0-9]+ |→' "$repo/.device/crash.txt" | grep -v -E 'print_backtrace_and_die|sigaction|__restore_rt' |
       head -n 8 | cut -c1-300 | sed 's/^/  /' | tee -a "$summary"
