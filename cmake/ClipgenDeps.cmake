@@ -22,9 +22,11 @@ set(CLIPGEN_TORCH_LIBS ${TORCH_LIBRARIES})
 # libstdc++ binds some std::filesystem calls to that copy and the rest to libstdc++: built against the
 # torch 2.11 wheel on the GPU machine, std::filesystem::remove_all of a non-empty folder crashed. So
 # libstdc++ is the first shared library every clipgen program and library needs, and the dynamic linker
-# finds its symbols before anyone's copy (checked by tests/core/test_libstdcxx_first.cpp).
+# finds its symbols before anyone's copy (checked by tests/core/test_libstdcxx_first.cpp). Named by its
+# file, libstdc++.so.6, not -lstdc++: a toolchain without the unversioned libstdc++.so link name (as the
+# GPU machine's g++ 13 behaved) quietly links the static libstdc++.a instead, a third copy in the process.
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
+  add_link_options("LINKER:--push-state,--no-as-needed" "-l:libstdc++.so.6" "LINKER:--pop-state")
 endif()
 
 find_package(TBB QUIET)

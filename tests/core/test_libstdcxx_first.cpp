@@ -3,8 +3,11 @@
 // our calls. tests/core/fs_interposer.cpp is such a library; this executable links it.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "tests/test_util.h"
 
@@ -21,4 +24,14 @@ TEST(LinkOrder, StdFilesystemBindsToLibstdcxxNotToAnEarlierCopy) {
   // libstdc++'s remove_all removes the four entries; the interposer's would return 424242 and keep them.
   EXPECT_EQ(fs::remove_all(root), 4u);
   EXPECT_FALSE(fs::exists(root));
+}
+
+// Nor to a static copy linked into the executable (what `-lstdc++` gives on a toolchain that finds only
+// libstdc++.a): the function must live in the shared libstdc++.so.6 everyone else uses.
+TEST(LinkOrder, StdFilesystemLivesInTheSharedLibstdcxx) {
+  const auto fn = static_cast<std::uintmax_t (*)(const fs::path&)>(&fs::remove_all);
+  Dl_info info{};
+  ASSERT_NE(::dladdr(reinterpret_cast<void*>(fn), &info), 0);
+  ASSERT_NE(info.dli_fname, nullptr);
+  EXPECT_NE(std::string(info.dli_fname).find("libstdc++.so"), std::string::npos) << info.dli_fname;
 }
