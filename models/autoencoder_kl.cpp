@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 #include "models/rng.h"
 
@@ -387,16 +388,7 @@ at::Tensor AutoencoderKLImpl::unscale_latents(const at::Tensor& z) const {
 }
 
 AutoencoderKL load_autoencoder_kl(const std::filesystem::path& folder) {
-  const auto cfg_path = folder / "config.json";
-  auto cfg = AutoencoderKLConfig::from_json(io::read_json(cfg_path), cfg_path.string());
-  AutoencoderKL vae{nullptr};
-  {
-    blocks::EmptyInitGuard g;
-    vae = AutoencoderKL(cfg);
-  }
-  io::load_weights_into(*vae, folder);
-  vae->eval();
-  return vae;
+  return io::load_component<AutoencoderKL, AutoencoderKLConfig>(folder);
 }
 
 }  // namespace clipgen

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 
 namespace clipgen {
@@ -172,16 +173,7 @@ at::Tensor AutoencoderKLTemporalDecoderImpl::forward(const at::Tensor& image, in
 }
 
 AutoencoderKLTemporalDecoder load_autoencoder_kl_temporal_decoder(const std::filesystem::path& folder) {
-  const auto cfg_path = folder / "config.json";
-  auto cfg = AutoencoderKLTemporalDecoderConfig::from_json(io::read_json(cfg_path), cfg_path.string());
-  AutoencoderKLTemporalDecoder vae{nullptr};
-  {
-    blocks::EmptyInitGuard g;
-    vae = AutoencoderKLTemporalDecoder(cfg);
-  }
-  io::load_weights_into(*vae, folder);
-  vae->eval();
-  return vae;
+  return io::load_component<AutoencoderKLTemporalDecoder, AutoencoderKLTemporalDecoderConfig>(folder);
 }
 
 }  // namespace clipgen

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 
 namespace clipgen {
@@ -151,16 +152,7 @@ at::Tensor AutoencoderTinyImpl::forward(const at::Tensor& image) {
 }
 
 AutoencoderTiny load_autoencoder_tiny(const std::filesystem::path& folder) {
-  const auto cfg_path = folder / "config.json";
-  auto cfg = AutoencoderTinyConfig::from_json(io::read_json(cfg_path), cfg_path.string());
-  AutoencoderTiny m{nullptr};
-  {
-    blocks::EmptyInitGuard g;
-    m = AutoencoderTiny(cfg);
-  }
-  io::load_weights_into(*m, folder);
-  m->eval();
-  return m;
+  return io::load_component<AutoencoderTiny, AutoencoderTinyConfig>(folder);
 }
 
 }  // namespace clipgen

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 
 namespace clipgen {
@@ -312,16 +313,7 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample_in, const 
 }
 
 UNet2DConditionModel load_unet_2d_condition(const std::filesystem::path& folder) {
-  const auto cfg_path = folder / "config.json";
-  auto cfg = UNet2DConditionConfig::from_json(io::read_json(cfg_path), cfg_path.string());
-  UNet2DConditionModel unet{nullptr};
-  {
-    blocks::EmptyInitGuard g;
-    unet = UNet2DConditionModel(cfg);
-  }
-  io::load_weights_into(*unet, folder);
-  unet->eval();
-  return unet;
+  return io::load_component<UNet2DConditionModel, UNet2DConditionConfig>(folder);
 }
 
 }  // namespace clipgen

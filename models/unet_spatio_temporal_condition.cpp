@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "models/io/diffusers_folder.h"
+#include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 
 namespace clipgen {
@@ -273,16 +274,7 @@ at::Tensor UNetSpatioTemporalConditionModelImpl::forward(const at::Tensor& sampl
 }
 
 UNetSpatioTemporalConditionModel load_unet_spatio_temporal_condition(const std::filesystem::path& folder) {
-  const auto cfg_path = folder / "config.json";
-  auto cfg = UNetSpatioTemporalConditionConfig::from_json(io::read_json(cfg_path), cfg_path.string());
-  UNetSpatioTemporalConditionModel unet{nullptr};
-  {
-    blocks::EmptyInitGuard g;
-    unet = UNetSpatioTemporalConditionModel(cfg);
-  }
-  io::load_weights_into(*unet, folder);
-  unet->eval();
-  return unet;
+  return io::load_component<UNetSpatioTemporalConditionModel, UNetSpatioTemporalConditionConfig>(folder);
 }
 
 }  // namespace clipgen
