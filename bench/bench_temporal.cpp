@@ -188,9 +188,7 @@ int main(int argc, char** argv) {
     const auto& a = args[i];
     auto next = [&] { return i + 1 < args.size() ? args[++i] : std::string(); };
     if (a == "--frames") {
-      frames.clear();
-      std::stringstream ss(next());
-      for (std::string s; std::getline(ss, s, ',');) frames.push_back(std::stoll(s));
+      frames = bench::int_list(next());
     } else if (a == "--chunk") chunk = std::stoll(next());
     else if (a == "--unet-frames") unet_frames = std::stoll(next());
     else if (a == "--raster") {

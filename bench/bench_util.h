@@ -4,8 +4,10 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -31,6 +33,14 @@ inline std::filesystem::path repo_file(const std::string& rel) {
   for (const auto& r : roots)
     if (fs::exists(r / rel)) return r / rel;
   return rel;
+}
+
+// "256,512" → {256, 512} (a bench's --sizes / --frames list).
+inline std::vector<int64_t> int_list(const std::string& csv) {
+  std::vector<int64_t> out;
+  std::stringstream ss(csv);
+  for (std::string s; std::getline(ss, s, ',');) out.push_back(std::stoll(s));
+  return out;
 }
 
 // The best of `reps` timed calls of `f`, in seconds.
