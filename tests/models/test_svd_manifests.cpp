@@ -11,35 +11,10 @@
 #include "models/io/diffusers_folder.h"
 #include "models/io/state_dict.h"
 #include "models/unet_spatio_temporal_condition.h"
+#include "tests/models/manifest_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
-
-namespace {
-
-void expect_matches_manifest(const torch::nn::Module& m, const std::string& manifest) {
-  auto j = io::read_json(test::manifest_dir(manifest));
-  auto state = io::module_state(m);
-  const auto& tensors = j["tensors"];
-  EXPECT_EQ(state.size(), tensors.size()) << manifest;
-  EXPECT_EQ(state.size(), j["num_state_dict_tensors"].get<size_t>()) << manifest;
-  int64_t params = 0;
-  for (const auto& [name, t] : state) {
-    if (!tensors.contains(name)) ADD_FAILURE() << manifest << ": extra tensor " << name;
-    params += t.numel();
-  }
-  for (auto it = tensors.begin(); it != tensors.end(); ++it) {
-    auto s = state.find(it.key());
-    if (s == state.end()) {
-      ADD_FAILURE() << manifest << ": missing " << it.key();
-      continue;
-    }
-    EXPECT_EQ(s->second.sizes().vec(), it.value().get<std::vector<int64_t>>()) << manifest << ": " << it.key();
-  }
-  EXPECT_EQ(params, j["num_parameters"].get<int64_t>()) << manifest;
-}
-
-}  // namespace
 
 TEST(SVDManifests, SVDXTUNet) {
   const auto path = test::manifest_dir("svd_xt/unet/config.json");
@@ -47,7 +22,7 @@ TEST(SVDManifests, SVDXTUNet) {
   EXPECT_EQ(cfg.num_frames, 25);
   blocks::EmptyInitGuard g;
   UNetSpatioTemporalConditionModel unet(cfg);
-  expect_matches_manifest(*unet, "svd_xt/unet.json");
+  test::expect_matches_manifest(*unet, "svd_xt/unet.json");
 }
 
 TEST(SVDManifests, SVDXTTemporalVAE) {
@@ -55,5 +30,5 @@ TEST(SVDManifests, SVDXTTemporalVAE) {
   auto cfg = AutoencoderKLTemporalDecoderConfig::from_json(io::read_json(path), path.string());
   blocks::EmptyInitGuard g;
   AutoencoderKLTemporalDecoder vae(cfg);
-  expect_matches_manifest(*vae, "svd_xt/vae.json");
+  test::expect_matches_manifest(*vae, "svd_xt/vae.json");
 }

@@ -12,45 +12,25 @@
 #include "models/io/diffusers_folder.h"
 #include "models/io/state_dict.h"
 #include "models/unet_2d_condition.h"
+#include "tests/models/manifest_test_util.h"
 #include "tests/test_util.h"
 
 using namespace clipgen;
 
 namespace {
 
-void expect_matches_manifest(const torch::nn::Module& m, const std::string& manifest) {
-  auto j = io::read_json(test::manifest_dir(manifest));
-  auto state = io::module_state(m);
-  const auto& tensors = j["tensors"];
-  EXPECT_EQ(state.size(), tensors.size()) << manifest;
-  int64_t params = 0;
-  for (const auto& [name, t] : state) {
-    if (!tensors.contains(name)) ADD_FAILURE() << manifest << ": extra tensor " << name;
-    params += t.numel();
-  }
-  for (auto it = tensors.begin(); it != tensors.end(); ++it) {
-    auto s = state.find(it.key());
-    if (s == state.end()) {
-      ADD_FAILURE() << manifest << ": missing " << it.key();
-      continue;
-    }
-    EXPECT_EQ(s->second.sizes().vec(), it.value().get<std::vector<int64_t>>()) << manifest << ": " << it.key();
-  }
-  EXPECT_EQ(params, j["num_parameters"].get<int64_t>()) << manifest;
-}
-
 void check_unet(const std::string& model) {
   auto cfg = UNet2DConditionConfig::from_json(io::read_json(test::manifest_dir(model + "/unet/config.json")));
   blocks::EmptyInitGuard g;
   UNet2DConditionModel unet(cfg);
-  expect_matches_manifest(*unet, model + "/unet.json");
+  test::expect_matches_manifest(*unet, model + "/unet.json");
 }
 
 void check_vae(const std::string& model) {
   auto cfg = AutoencoderKLConfig::from_json(io::read_json(test::manifest_dir(model + "/vae/config.json")));
   blocks::EmptyInitGuard g;
   AutoencoderKL vae(cfg);
-  expect_matches_manifest(*vae, model + "/vae.json");
+  test::expect_matches_manifest(*vae, model + "/vae.json");
 }
 
 }  // namespace
