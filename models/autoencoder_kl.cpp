@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "models/io/config_json.h"
 #include "models/io/diffusers_folder.h"
 #include "models/io/load_component.h"
 #include "models/io/state_dict.h"
@@ -12,13 +13,8 @@
 
 namespace clipgen {
 
-namespace {
-[[noreturn]] void unsupported(const std::string& source, const std::string& key, const nlohmann::json& v) {
-  throw UnsupportedError(source + ": unsupported AutoencoderKL config " + key + "=" + v.dump());
-}
-}  // namespace
-
 AutoencoderKLConfig AutoencoderKLConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  const io::ConfigJson cj(source, "AutoencoderKL");
   AutoencoderKLConfig c;
   auto get_i = [&](const char* k, int64_t& dst) {
     if (j.contains(k) && !j[k].is_null()) dst = j[k].get<int64_t>();
@@ -33,12 +29,12 @@ AutoencoderKLConfig AutoencoderKLConfig::from_json(const nlohmann::json& j, cons
     c.sample_size = s.is_array() ? s.at(0).get<int64_t>() : s.get<int64_t>();
   }
   if (j.contains("block_out_channels")) c.block_out_channels = j["block_out_channels"].get<std::vector<int64_t>>();
-  if (c.block_out_channels.empty()) unsupported(source, "block_out_channels", j["block_out_channels"]);
+  if (c.block_out_channels.empty()) cj.unsupported("block_out_channels", j["block_out_channels"]);
   if (j.contains("act_fn")) c.act_fn = j["act_fn"].get<std::string>();
   try {
     blocks::check_activation(c.act_fn, "act_fn");
   } catch (const UnsupportedError&) {
-    unsupported(source, "act_fn", j["act_fn"]);
+    cj.unsupported("act_fn", j["act_fn"]);
   }
   if (j.contains("scaling_factor") && !j["scaling_factor"].is_null()) c.scaling_factor = j["scaling_factor"].get<double>();
   if (j.contains("shift_factor") && !j["shift_factor"].is_null()) c.shift_factor = j["shift_factor"].get<double>();
@@ -52,14 +48,14 @@ AutoencoderKLConfig AutoencoderKLConfig::from_json(const nlohmann::json& j, cons
   auto check_types = [&](const char* key, const char* want) {
     if (!j.contains(key)) return;
     const auto& t = j[key];
-    if (!t.is_array() || t.size() != n) unsupported(source, key, t);
+    if (!t.is_array() || t.size() != n) cj.unsupported(key, t);
     for (const auto& e : t)
-      if (e != want) unsupported(source, std::string(key) + "[]", e);
+      if (e != want) cj.unsupported(std::string(key) + "[]", e);
   };
   check_types("down_block_types", "DownEncoderBlock2D");
   check_types("up_block_types", "UpDecoderBlock2D");
   for (const char* k : {"latents_mean", "latents_std"})
-    if (j.contains(k) && !j[k].is_null()) unsupported(source, k, j[k]);
+    if (j.contains(k) && !j[k].is_null()) cj.unsupported(k, j[k]);
   return c;
 }
 

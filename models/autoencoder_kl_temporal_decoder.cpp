@@ -5,69 +5,58 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "models/io/config_json.h"
 #include "models/io/diffusers_folder.h"
 #include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 
 namespace clipgen {
 
-namespace {
-[[noreturn]] void unsupported(const std::string& source, const std::string& key, const nlohmann::json& v,
-                              const std::string& why = "") {
-  throw UnsupportedError(source + ": unsupported AutoencoderKLTemporalDecoder config " + key + "=" + v.dump() +
-                         (why.empty() ? "" : " (" + why + ")"));
-}
-
-int64_t positive_int(const nlohmann::json& v, const std::string& source, const std::string& key) {
-  if (!v.is_number_integer() || v.get<int64_t>() <= 0) unsupported(source, key, v, "expected a positive integer");
-  return v.get<int64_t>();
-}
-}  // namespace
-
 AutoencoderKLTemporalDecoderConfig AutoencoderKLTemporalDecoderConfig::from_json(const nlohmann::json& j,
                                                                                  const std::string& source) {
+  const io::ConfigJson cj(source, "AutoencoderKLTemporalDecoder");
   AutoencoderKLTemporalDecoderConfig c;
   if (!j.is_object()) throw UnsupportedError(source + ": AutoencoderKLTemporalDecoder config is not a JSON object");
   if (j.contains("_class_name") && j["_class_name"] != "AutoencoderKLTemporalDecoder")
-    unsupported(source, "_class_name", j["_class_name"], "expected AutoencoderKLTemporalDecoder");
+    cj.unsupported("_class_name", j["_class_name"], "expected AutoencoderKLTemporalDecoder");
   size_t n_down = 1;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     const auto& v = it.value();
     if (k.starts_with("_")) continue;
-    if (k == "in_channels") c.in_channels = positive_int(v, source, k);
-    else if (k == "out_channels") c.out_channels = positive_int(v, source, k);
-    else if (k == "latent_channels") c.latent_channels = positive_int(v, source, k);
-    else if (k == "layers_per_block") c.layers_per_block = positive_int(v, source, k);
+    if (k == "in_channels") c.in_channels = cj.positive_int(v, k);
+    else if (k == "out_channels") c.out_channels = cj.positive_int(v, k);
+    else if (k == "latent_channels") c.latent_channels = cj.positive_int(v, k);
+    else if (k == "layers_per_block") c.layers_per_block = cj.positive_int(v, k);
     else if (k == "down_block_types") {
-      if (!v.is_array() || v.empty()) unsupported(source, k, v, "expected a list of block names");
+      if (!v.is_array() || v.empty()) cj.unsupported(k, v, "expected a list of block names");
       for (const auto& e : v)
-        if (e != "DownEncoderBlock2D") unsupported(source, k, v, "only DownEncoderBlock2D is supported");
+        if (e != "DownEncoderBlock2D") cj.unsupported(k, v, "only DownEncoderBlock2D is supported");
       n_down = v.size();
     } else if (k == "block_out_channels") {
-      if (!v.is_array() || v.empty()) unsupported(source, k, v, "expected a list of integers");
+      if (!v.is_array() || v.empty()) cj.unsupported(k, v, "expected a list of integers");
       c.block_out_channels.clear();
       for (const auto& e : v) {
         if (!e.is_number_integer() || e.get<int64_t>() <= 0 || e.get<int64_t>() % 32 != 0)
-          unsupported(source, k, v, "entries must be positive multiples of the 32 GroupNorm groups");
+          cj.unsupported(k, v, "entries must be positive multiples of the 32 GroupNorm groups");
         c.block_out_channels.push_back(e.get<int64_t>());
       }
     } else if (k == "sample_size") {
       if (v.is_number_integer()) c.sample_size = v.get<int64_t>();
       else if (v.is_array() && !v.empty() && v[0].is_number_integer()) c.sample_size = v[0].get<int64_t>();
-      else unsupported(source, k, v);
+      else cj.unsupported(k, v);
     } else if (k == "scaling_factor") {
-      if (!v.is_number() || v.get<double>() <= 0) unsupported(source, k, v, "expected a positive number");
+      if (!v.is_number() || v.get<double>() <= 0) cj.unsupported(k, v, "expected a positive number");
       c.scaling_factor = v.get<double>();
     } else if (k == "force_upcast") {
-      if (!v.is_boolean() && !v.is_number()) unsupported(source, k, v);
+      if (!v.is_boolean() && !v.is_number()) cj.unsupported(k, v);
       c.force_upcast = v.is_boolean() ? v.get<bool>() : v.get<double>() != 0;
     } else {
-      unsupported(source, k, v, "unknown key");
+      cj.unsupported(k, v, "unknown key");
     }
   }
   if (n_down != c.block_out_channels.size())
-    unsupported(source, "down_block_types", j.value("down_block_types", nlohmann::json()),
+    cj.unsupported("down_block_types", j.value("down_block_types", nlohmann::json()),
                 "must have one entry per block_out_channels entry");
   // MidBlockTemporalDecoder: heads = C / head_dim with head_dim = C (one head).
   return c;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "models/io/config_json.h"
 #include "models/io/diffusers_folder.h"
 #include "models/io/load_component.h"
 #include "models/io/state_dict.h"
@@ -15,31 +16,12 @@ namespace clipgen {
 
 namespace {
 
-[[noreturn]] void unsupported(const std::string& source, const std::string& key, const nlohmann::json& v,
-                              const std::string& why = "") {
-  throw UnsupportedError(source + ": unsupported UNet2DConditionModel config " + key + "=" + v.dump() +
-                         (why.empty() ? "" : " (" + why + ")"));
-}
-
-// An int or a list of ints → list.
-std::vector<int64_t> int_or_list(const nlohmann::json& v, const std::string& source, const std::string& key) {
-  if (v.is_number_integer()) return {v.get<int64_t>()};
-  if (v.is_array()) {
-    std::vector<int64_t> out;
-    for (const auto& e : v) {
-      if (!e.is_number_integer()) unsupported(source, key, v, "expected integers");
-      out.push_back(e.get<int64_t>());
-    }
-    if (!out.empty()) return out;
-  }
-  unsupported(source, key, v, "expected an integer or a list of integers");
-}
-
 bool is_null_or(const nlohmann::json& v, const nlohmann::json& ok) { return v.is_null() || v == ok; }
 
 }  // namespace
 
 UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  const io::ConfigJson cj(source, "UNet2DConditionModel");
   UNet2DConditionConfig c;
   if (!j.is_object()) throw UnsupportedError(source + ": UNet config is not a JSON object");
   std::optional<std::vector<int64_t>> heads, head_dim;
@@ -62,32 +44,32 @@ UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, 
     else if (k == "down_block_types") c.down_block_types = v.get<std::vector<std::string>>();
     else if (k == "up_block_types") c.up_block_types = v.get<std::vector<std::string>>();
     else if (k == "mid_block_type") {
-      if (v != "UNetMidBlock2DCrossAttn") unsupported(source, k, v);
+      if (v != "UNetMidBlock2DCrossAttn") cj.unsupported(k, v);
     } else if (k == "block_out_channels") c.block_out_channels = v.get<std::vector<int64_t>>();
-    else if (k == "layers_per_block") c.layers_per_block = int_or_list(v, source, k);
+    else if (k == "layers_per_block") c.layers_per_block = cj.int_or_list(v, k);
     else if (k == "downsample_padding") c.downsample_padding = v.get<int64_t>();
     else if (k == "mid_block_scale_factor") c.mid_block_scale_factor = v.get<double>();
     else if (k == "act_fn") {
-      if (v != "silu" && v != "swish") unsupported(source, k, v);
+      if (v != "silu" && v != "swish") cj.unsupported(k, v);
     } else if (k == "norm_num_groups") {
-      if (!v.is_number_integer()) unsupported(source, k, v);
+      if (!v.is_number_integer()) cj.unsupported(k, v);
       c.norm_num_groups = v.get<int64_t>();
     } else if (k == "norm_eps") c.norm_eps = v.get<double>();
     else if (k == "cross_attention_dim") {
-      if (!v.is_number_integer()) unsupported(source, k, v, "per-block cross_attention_dim lists are not supported");
+      if (!v.is_number_integer()) cj.unsupported(k, v, "per-block cross_attention_dim lists are not supported");
       c.cross_attention_dim = v.get<int64_t>();
     } else if (k == "transformer_layers_per_block") {
-      if (!v.is_number_integer() && !v.is_array()) unsupported(source, k, v);
+      if (!v.is_number_integer() && !v.is_array()) cj.unsupported(k, v);
       if (v.is_array())
         for (const auto& e : v)
-          if (!e.is_number_integer()) unsupported(source, k, v, "nested per-layer lists are not supported");
-      c.transformer_layers_per_block = int_or_list(v, source, k);
+          if (!e.is_number_integer()) cj.unsupported(k, v, "nested per-layer lists are not supported");
+      c.transformer_layers_per_block = cj.int_or_list(v, k);
     } else if (k == "reverse_transformer_layers_per_block") {
-      if (!v.is_null()) unsupported(source, k, v);
+      if (!v.is_null()) cj.unsupported(k, v);
     } else if (k == "attention_head_dim") {
-      if (!v.is_null()) head_dim = int_or_list(v, source, k);
+      if (!v.is_null()) head_dim = cj.int_or_list(v, k);
     } else if (k == "num_attention_heads") {
-      if (!v.is_null()) heads = int_or_list(v, source, k);
+      if (!v.is_null()) heads = cj.int_or_list(v, k);
     } else if (k == "use_linear_projection") {
       if (!v.is_null()) c.use_linear_projection = v.get<bool>();
     }
@@ -97,10 +79,10 @@ UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, 
     else if (k == "time_embedding_dim") {
       if (!v.is_null()) c.time_embedding_dim = v.get<int64_t>();
     } else if (k == "conv_in_kernel" || k == "conv_out_kernel") {
-      if (!v.is_number_integer() || v.get<int64_t>() % 2 == 0) unsupported(source, k, v);
+      if (!v.is_number_integer() || v.get<int64_t>() % 2 == 0) cj.unsupported(k, v);
       (k == "conv_in_kernel" ? c.conv_in_kernel : c.conv_out_kernel) = v.get<int64_t>();
     } else if (k == "addition_embed_type") {
-      if (!is_null_or(v, "text_time")) unsupported(source, k, v, "only \"text_time\" (SDXL) is supported");
+      if (!is_null_or(v, "text_time")) cj.unsupported(k, v, "only \"text_time\" (SDXL) is supported");
       if (!v.is_null()) c.addition_embed_type = v.get<std::string>();
     } else if (k == "addition_time_embed_dim") {
       if (!v.is_null()) c.addition_time_embed_dim = v.get<int64_t>();
@@ -108,47 +90,47 @@ UNet2DConditionConfig UNet2DConditionConfig::from_json(const nlohmann::json& j, 
       if (!v.is_null()) c.projection_class_embeddings_input_dim = v.get<int64_t>();
     } else if (k == "only_cross_attention" || k == "dual_cross_attention" || k == "class_embeddings_concat" ||
                k == "mid_block_only_cross_attention") {
-      if (!is_null_or(v, false)) unsupported(source, k, v);
+      if (!is_null_or(v, false)) cj.unsupported(k, v);
     } else if (k == "attention_type") {
-      if (!is_null_or(v, "default")) unsupported(source, k, v);
+      if (!is_null_or(v, "default")) cj.unsupported(k, v);
     } else if (k == "time_embedding_type") {
-      if (!is_null_or(v, "positional")) unsupported(source, k, v);
+      if (!is_null_or(v, "positional")) cj.unsupported(k, v);
     } else if (k == "resnet_time_scale_shift") {
-      if (!is_null_or(v, "default")) unsupported(source, k, v);
+      if (!is_null_or(v, "default")) cj.unsupported(k, v);
     } else if (k == "resnet_out_scale_factor") {
-      if (!v.is_null() && v.get<double>() != 1.0) unsupported(source, k, v);
+      if (!v.is_null() && v.get<double>() != 1.0) cj.unsupported(k, v);
     } else if (k == "resnet_skip_time_act") {
-      if (!is_null_or(v, false)) unsupported(source, k, v);
+      if (!is_null_or(v, false)) cj.unsupported(k, v);
     } else if (k == "class_embed_type" || k == "num_class_embeds" || k == "encoder_hid_dim" ||
                k == "encoder_hid_dim_type" || k == "time_cond_proj_dim" || k == "time_embedding_act_fn" ||
                k == "timestep_post_act" || k == "cross_attention_norm") {
-      if (!v.is_null()) unsupported(source, k, v);
+      if (!v.is_null()) cj.unsupported(k, v);
     } else if (!v.is_null() && v != false) {
-      unsupported(source, k, v, "unknown key");
+      cj.unsupported(k, v, "unknown key");
     }
     } catch (const nlohmann::json::exception& e) {
-      unsupported(source, k, v, std::string("wrong type: ") + e.what());
+      cj.unsupported(k, v, std::string("wrong type: ") + e.what());
     }
   }
   // In SD configs `attention_head_dim` is the number of heads (diffusers: num_attention_heads or attention_head_dim).
   c.num_attention_heads = heads ? *heads : head_dim ? *head_dim : std::vector<int64_t>{8};
   const size_t n = c.block_out_channels.size();
-  if (n == 0) unsupported(source, "block_out_channels", j.value("block_out_channels", nlohmann::json()));
-  if (c.down_block_types.size() != n) unsupported(source, "down_block_types", j["down_block_types"], "must match block_out_channels");
-  if (c.up_block_types.size() != n) unsupported(source, "up_block_types", j["up_block_types"], "must match block_out_channels");
+  if (n == 0) cj.unsupported("block_out_channels", j.value("block_out_channels", nlohmann::json()));
+  if (c.down_block_types.size() != n) cj.unsupported("down_block_types", j["down_block_types"], "must match block_out_channels");
+  if (c.up_block_types.size() != n) cj.unsupported("up_block_types", j["up_block_types"], "must match block_out_channels");
   for (const auto& t : c.down_block_types)
-    if (t != "CrossAttnDownBlock2D" && t != "DownBlock2D") unsupported(source, "down_block_types[]", t);
+    if (t != "CrossAttnDownBlock2D" && t != "DownBlock2D") cj.unsupported("down_block_types[]", t);
   for (const auto& t : c.up_block_types)
-    if (t != "CrossAttnUpBlock2D" && t != "UpBlock2D") unsupported(source, "up_block_types[]", t);
+    if (t != "CrossAttnUpBlock2D" && t != "UpBlock2D") cj.unsupported("up_block_types[]", t);
   auto per_block = [&](const std::vector<int64_t>& v, const char* key) {
-    if (v.size() != 1 && v.size() != n) unsupported(source, key, nlohmann::json(v), "needs one entry per block");
+    if (v.size() != 1 && v.size() != n) cj.unsupported(key, nlohmann::json(v), "needs one entry per block");
   };
   per_block(c.layers_per_block, "layers_per_block");
   per_block(c.transformer_layers_per_block, "transformer_layers_per_block");
   per_block(c.num_attention_heads, heads ? "num_attention_heads" : "attention_head_dim");
   if (c.addition_embed_type == "text_time" &&
       (c.addition_time_embed_dim <= 0 || c.projection_class_embeddings_input_dim <= 0))
-    unsupported(source, "addition_embed_type", "text_time",
+    cj.unsupported("addition_embed_type", "text_time",
                 "needs addition_time_embed_dim and projection_class_embeddings_input_dim");
   return c;
 }

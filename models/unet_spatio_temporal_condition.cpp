@@ -7,105 +7,78 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "models/io/config_json.h"
 #include "models/io/diffusers_folder.h"
 #include "models/io/load_component.h"
 #include "models/io/state_dict.h"
 
 namespace clipgen {
 
-namespace {
-
-[[noreturn]] void unsupported(const std::string& source, const std::string& key, const nlohmann::json& v,
-                              const std::string& why = "") {
-  throw UnsupportedError(source + ": unsupported UNetSpatioTemporalConditionModel config " + key + "=" + v.dump() +
-                         (why.empty() ? "" : " (" + why + ")"));
-}
-
-// An int or a list of ints → list (a single int stays one entry; broadcast later).
-std::vector<int64_t> int_or_list(const nlohmann::json& v, const std::string& source, const std::string& key) {
-  if (v.is_number_integer()) return {v.get<int64_t>()};
-  if (v.is_array() && !v.empty()) {
-    std::vector<int64_t> out;
-    for (const auto& e : v) {
-      if (!e.is_number_integer()) unsupported(source, key, v, "expected an integer or a list of integers");
-      out.push_back(e.get<int64_t>());
-    }
-    return out;
-  }
-  unsupported(source, key, v, "expected an integer or a list of integers");
-}
-
-int64_t positive_int(const nlohmann::json& v, const std::string& source, const std::string& key) {
-  if (!v.is_number_integer() || v.get<int64_t>() <= 0) unsupported(source, key, v, "expected a positive integer");
-  return v.get<int64_t>();
-}
-
-}  // namespace
-
 UNetSpatioTemporalConditionConfig UNetSpatioTemporalConditionConfig::from_json(const nlohmann::json& j,
                                                                                const std::string& source) {
+  const io::ConfigJson cj(source, "UNetSpatioTemporalConditionModel");
   UNetSpatioTemporalConditionConfig c;
   if (!j.is_object()) throw UnsupportedError(source + ": UNetSpatioTemporalConditionModel config is not a JSON object");
   if (j.contains("_class_name") && j["_class_name"] != "UNetSpatioTemporalConditionModel")
-    unsupported(source, "_class_name", j["_class_name"], "expected UNetSpatioTemporalConditionModel");
+    cj.unsupported("_class_name", j["_class_name"], "expected UNetSpatioTemporalConditionModel");
   std::vector<int64_t> layers{2}, cross{1024}, tlayers{1}, heads{5, 10, 20, 20};
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& k = it.key();
     const auto& v = it.value();
     if (k.starts_with("_")) continue;
-    if (k == "in_channels") c.in_channels = positive_int(v, source, k);
-    else if (k == "out_channels") c.out_channels = positive_int(v, source, k);
+    if (k == "in_channels") c.in_channels = cj.positive_int(v, k);
+    else if (k == "out_channels") c.out_channels = cj.positive_int(v, k);
     else if (k == "down_block_types" || k == "up_block_types") {
-      if (!v.is_array() || v.empty()) unsupported(source, k, v, "expected a list of block names");
+      if (!v.is_array() || v.empty()) cj.unsupported(k, v, "expected a list of block names");
       std::vector<std::string> names;
       for (const auto& e : v) {
-        if (!e.is_string()) unsupported(source, k, v, "expected a list of block names");
+        if (!e.is_string()) cj.unsupported(k, v, "expected a list of block names");
         names.push_back(e.get<std::string>());
       }
       (k == "down_block_types" ? c.down_block_types : c.up_block_types) = names;
     } else if (k == "block_out_channels") {
-      c.block_out_channels = int_or_list(v, source, k);
-      if (!v.is_array()) unsupported(source, k, v, "expected a list");
-    } else if (k == "addition_time_embed_dim") c.addition_time_embed_dim = positive_int(v, source, k);
-    else if (k == "projection_class_embeddings_input_dim") c.projection_class_embeddings_input_dim = positive_int(v, source, k);
-    else if (k == "layers_per_block") layers = int_or_list(v, source, k);
-    else if (k == "cross_attention_dim") cross = int_or_list(v, source, k);
+      c.block_out_channels = cj.int_or_list(v, k);
+      if (!v.is_array()) cj.unsupported(k, v, "expected a list");
+    } else if (k == "addition_time_embed_dim") c.addition_time_embed_dim = cj.positive_int(v, k);
+    else if (k == "projection_class_embeddings_input_dim") c.projection_class_embeddings_input_dim = cj.positive_int(v, k);
+    else if (k == "layers_per_block") layers = cj.int_or_list(v, k);
+    else if (k == "cross_attention_dim") cross = cj.int_or_list(v, k);
     else if (k == "transformer_layers_per_block") {
       if (v.is_array())
         for (const auto& e : v)
-          if (!e.is_number_integer()) unsupported(source, k, v, "nested per-layer lists are not supported");
-      tlayers = int_or_list(v, source, k);
-    } else if (k == "num_attention_heads") heads = int_or_list(v, source, k);
-    else if (k == "num_frames") c.num_frames = positive_int(v, source, k);
+          if (!e.is_number_integer()) cj.unsupported(k, v, "nested per-layer lists are not supported");
+      tlayers = cj.int_or_list(v, k);
+    } else if (k == "num_attention_heads") heads = cj.int_or_list(v, k);
+    else if (k == "num_frames") c.num_frames = cj.positive_int(v, k);
     else if (k == "sample_size") {
       if (v.is_number_integer()) c.sample_size = v.get<int64_t>();
-      else if (!v.is_null() && !v.is_array()) unsupported(source, k, v);
+      else if (!v.is_null() && !v.is_array()) cj.unsupported(k, v);
     } else if (k == "dropout") {
-      if (!v.is_number()) unsupported(source, k, v);  // training only
+      if (!v.is_number()) cj.unsupported(k, v);  // training only
     } else {
-      unsupported(source, k, v, "unknown key");
+      cj.unsupported(k, v, "unknown key");
     }
   }
   const size_t n = c.block_out_channels.size();
   for (auto ch : c.block_out_channels)
     if (ch <= 0 || ch % 32 != 0)
-      unsupported(source, "block_out_channels", nlohmann::json(c.block_out_channels),
+      cj.unsupported("block_out_channels", nlohmann::json(c.block_out_channels),
                   "every entry must be a positive multiple of the 32 GroupNorm groups");
   if (c.down_block_types.size() != n)
-    unsupported(source, "down_block_types", nlohmann::json(c.down_block_types), "must match block_out_channels");
+    cj.unsupported("down_block_types", nlohmann::json(c.down_block_types), "must match block_out_channels");
   if (c.up_block_types.size() != n)
-    unsupported(source, "up_block_types", nlohmann::json(c.up_block_types), "must match block_out_channels");
+    cj.unsupported("up_block_types", nlohmann::json(c.up_block_types), "must match block_out_channels");
   for (const auto& t : c.down_block_types)
     if (t != "CrossAttnDownBlockSpatioTemporal" && t != "DownBlockSpatioTemporal")
-      unsupported(source, "down_block_types", nlohmann::json(t));
+      cj.unsupported("down_block_types", nlohmann::json(t));
   for (const auto& t : c.up_block_types)
     if (t != "CrossAttnUpBlockSpatioTemporal" && t != "UpBlockSpatioTemporal")
-      unsupported(source, "up_block_types", nlohmann::json(t));
+      cj.unsupported("up_block_types", nlohmann::json(t));
   auto per_block = [&](std::vector<int64_t> v, const char* key) {
     if (v.size() == 1) v.assign(n, v[0]);
-    if (v.size() != n) unsupported(source, key, nlohmann::json(v), "needs one entry per block");
+    if (v.size() != n) cj.unsupported(key, nlohmann::json(v), "needs one entry per block");
     for (auto e : v)
-      if (e <= 0) unsupported(source, key, nlohmann::json(v), "entries must be positive");
+      if (e <= 0) cj.unsupported(key, nlohmann::json(v), "entries must be positive");
     return v;
   };
   c.layers_per_block = per_block(layers, "layers_per_block");
@@ -114,10 +87,10 @@ UNetSpatioTemporalConditionConfig UNetSpatioTemporalConditionConfig::from_json(c
   c.num_attention_heads = per_block(heads, "num_attention_heads");
   for (size_t i = 0; i < n; ++i)
     if (c.block_out_channels[i] % c.num_attention_heads[i] != 0)
-      unsupported(source, "num_attention_heads", nlohmann::json(c.num_attention_heads),
+      cj.unsupported("num_attention_heads", nlohmann::json(c.num_attention_heads),
                   "must divide block_out_channels[" + std::to_string(i) + "]");
   if (c.projection_class_embeddings_input_dim % c.addition_time_embed_dim != 0)
-    unsupported(source, "projection_class_embeddings_input_dim", c.projection_class_embeddings_input_dim,
+    cj.unsupported("projection_class_embeddings_input_dim", c.projection_class_embeddings_input_dim,
                 "must be a multiple of addition_time_embed_dim");
   return c;
 }
