@@ -66,6 +66,8 @@ env_txt="$OUT/env.txt"
   echo; for t in cmake ninja c++ g++ pkg-config tar xz python3; do printf '%-11s %s\n' "$t" "$(command -v $t || echo MISSING)"; done
   cmake --version 2>/dev/null | head -n1; c++ --version 2>/dev/null | head -n1
   echo "c++ finds libstdc++: shared $(c++ -print-file-name=libstdc++.so 2>/dev/null), static $(c++ -print-file-name=libstdc++.a 2>/dev/null)"
+  # Whether the machine has libav run-time libraries of its own (clipgen itself could then link there).
+  echo "libav on this machine: $( (ldconfig -p 2>/dev/null | grep -oE 'libav(codec|format|filter)\.so\.[0-9]+' | sort -u | tr '\n' ' ') || true)"
 } > "$env_txt" 2>&1
 for t in python3 cmake ninja c++ tar xz timeout; do
   command -v "$t" >/dev/null || die "'$t' is not on this machine (see $env_txt)"
