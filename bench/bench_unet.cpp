@@ -1,9 +1,10 @@
 // One UNet2DConditionModel step at the SD1.5 configuration (tests/data/manifests/sd15/unet/config.json,
 // random weights), batch 2 (classifier-free guidance), 256² and 512² images (32² and 64² latents), on the CPU
 // or a CUDA device. Prints threads, BLAS backend, oneDNN availability, time per step, GFLOP/s and peak RSS
-// (host; on CUDA scripts/device-check.sh samples the GPU's memory with nvidia-smi), in fp32 and bf16 (and fp16 on CUDA), with each reduced
-// precision's error against fp32. On CUDA the fp32 figure is strict fp32 (TF32 off, as `clipgen` leaves it
-// for parity) and every timed step ends in a synchronisation, so the time is the step's, not its launch's.
+// (host; on CUDA scripts/device-check.sh samples the GPU's memory with nvidia-smi), in fp32 and bf16 (and
+// fp16 on CUDA), with each reduced precision's error against fp32. On CUDA the fp32 figure is strict fp32
+// (TF32 off for matmuls and convolutions, as the fixture check runs) and every timed step ends in a
+// synchronisation, so the time is the step's, not its launch's.
 //
 // FLOPs are counted while the step runs by blocks::FlopCounter: 2 × multiply-accumulates of every
 // Conv2d, Linear and attention matmul (QKᵀ and PV); norms, activations and softmax are not counted.
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool cuda = device.is_cuda();
-  if (cuda) {  // strict fp32, as the fixture check and parity runs leave it
+  if (cuda) {  // strict fp32, as the fixture check runs
     at::globalContext().setAllowTF32CuBLAS(false);
     at::globalContext().setAllowTF32CuDNN(false);
   }
