@@ -123,6 +123,7 @@ int cmd_version() {
              libav_version(avutil_version()), libav_version(swscale_version()), libav_version(swresample_version()));
   fmt::print("devices {}\n", fmt::join(r.devices, ", "));
   fmt::print("CPU bf16 {}\n", r.cpu_native_bf16 ? "native (avx512_bf16/amx_bf16)" : "emulated (no avx512_bf16/amx_bf16)");
+  fmt::print("C++ runtime {}\n", r.cxx_runtime);
   return 0;
 }
 

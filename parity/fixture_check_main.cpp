@@ -26,9 +26,9 @@ constexpr const char* kUsage =
 
 int print_version() {
   const RuntimeInfo r = runtime_info();
-  std::cout << fmt::format("libtorch {} ({}), BLAS {}, intra-op threads {}, devices: {}\n", r.torch_version,
-                           r.cuda_build ? "CUDA build" : "CPU build", r.blas_backend, r.intra_op_threads,
-                           fmt::join(r.devices, ", "));
+  std::cout << fmt::format("libtorch {} ({}), BLAS {}, intra-op threads {}, devices: {}, C++ runtime {}\n",
+                           r.torch_version, r.cuda_build ? "CUDA build" : "CPU build", r.blas_backend,
+                           r.intra_op_threads, fmt::join(r.devices, ", "), r.cxx_runtime);
   return 0;
 }
 

@@ -83,3 +83,10 @@ TEST(Runtime, SystemBlasIsOpenBlas) {
   if (!blas_from_build_config(at::show_config()).empty()) GTEST_SKIP() << "LibTorch links its own BLAS: " << info.blas_backend;
   EXPECT_NE(info.blas_backend.find("openblas"), std::string::npos) << info.blas_backend;
 }
+
+// The C++ runtime this process uses is the shared libstdc++ (cmake/ClipgenDeps.cmake links it first).
+TEST(Runtime, CxxRuntimeIsTheSharedLibstdcxx) {
+  const auto r = cxx_runtime();
+  EXPECT_NE(r.find("libstdc++.so"), std::string::npos) << r;
+  EXPECT_EQ(r.find("WARNING"), std::string::npos) << r;
+}

@@ -35,8 +35,10 @@ motion: {generation_fps: 6, decode_chunk: 3}
 TEST(Cli, VersionAndUsage) {
   auto r = test::run_clipgen("version");
   EXPECT_EQ(r.code, 0) << r.out;
-  for (const char* s : {"clipgen ", "LibTorch ", "BLAS ", "intra-op threads ", "oneTBB ", "libavcodec ", "devices cpu"})
+  for (const char* s : {"clipgen ", "LibTorch ", "BLAS ", "intra-op threads ", "oneTBB ", "libavcodec ", "devices cpu",
+                        "C++ runtime /"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  EXPECT_EQ(r.out.find("WARNING"), std::string::npos) << r.out;  // clipgen's std::filesystem is libstdc++'s
   EXPECT_EQ(test::run_clipgen("").code, 2);
   EXPECT_EQ(test::run_clipgen("render").code, 2);
   EXPECT_EQ(test::run_clipgen("run").code, 2);  // FILE is required
