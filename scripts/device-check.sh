@@ -165,6 +165,7 @@ say "step clipgen: skipped (libav is not carried; clipgen-fixture-check --versio
 # ---- run the fixtures ------------------------------------------------------------------------------
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 step version 30 "$OUT/fixtures-cuda.txt" "$exe" --version
+say "  $(grep -m1 '^libtorch' "$OUT/fixtures-cuda.txt" | cut -c1-400)"
 fixtures="$repo/tests/data/fixtures"
 rc_all=0
 step fixtures-cuda 60 "$OUT/fixtures-cuda.txt" "$exe" --device cuda "$fixtures" || rc_all=1
