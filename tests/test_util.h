@@ -24,6 +24,18 @@ inline std::filesystem::path scratch_dir(const std::string& name) {
   return p;
 }
 
+// The message of the E that `f` throws, or "(no error)" when it throws none (any other exception
+// propagates and fails the test).
+template <class E, class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 // Writes `text` to `p`, creating its folder.
 inline void write_file(const std::filesystem::path& p, const std::string& text) {
   std::filesystem::create_directories(p.parent_path());

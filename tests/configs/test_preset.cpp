@@ -19,15 +19,6 @@ namespace {
 
 using test::write_file;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 // What each preset must say (the figures of issue 2 and docs/presets.md).
 struct Expect {
   const char* name;
@@ -145,7 +136,7 @@ TEST(Presets, SafeZonesAndLimits) {
 TEST(Presets, UnknownNameSuggests) {
   const auto reg = PresetRegistry::load();
   EXPECT_EQ(reg.find("nope"), nullptr);
-  EXPECT_EQ(error_of([&] { reg.get("vertical-shrt"); }),
+  EXPECT_EQ(test::error_message<ConfigError>([&] { reg.get("vertical-shrt"); }),
             "unknown preset 'vertical-shrt' (did you mean 'vertical-short'?)");
 }
 
@@ -204,7 +195,7 @@ extra: 1
   write_file(dir / "renamed.yaml",
         "name: other\nraster: {width: 9000, height: 720, fps: 25}\nvideo: {codec: prores_ks}\ncontainer: mp4\n");
   const std::string d = dir.string() + "/";
-  EXPECT_EQ(error_of([&] { PresetRegistry::load({dir}); }),
+  EXPECT_EQ(test::error_message<ConfigError>([&] { PresetRegistry::load({dir}); }),
             d +
                 "broken.yaml:4:10: video.codec: expected libx264, libx265, prores_ks, libvpx-vp9 or libsvtav1, got "
                 "'libx246' (did you mean 'libx264'?)\n" +
@@ -219,12 +210,12 @@ extra: 1
                 "renamed.yaml:2:17: raster.width: expected at most 8192 (Limits::max_dimension), got 9000\n" + d +
                 "renamed.yaml:4:12: container: expected a container that can carry prores_ks, got mp4");
   // load_preset_file reads one file with the same checks
-  EXPECT_EQ(error_of([&] { load_preset_file(dir / "renamed.yaml"); }).rfind(d + "renamed.yaml:1:7: name: expected", 0),
+  EXPECT_EQ(test::error_message<ConfigError>([&] { load_preset_file(dir / "renamed.yaml"); }).rfind(d + "renamed.yaml:1:7: name: expected", 0),
             0u);
 }
 
 TEST(Presets, MissingUserFolderIsAnError) {
-  EXPECT_EQ(error_of([] { PresetRegistry::load({"/nonexistent/presets"}); }),
+  EXPECT_EQ(test::error_message<ConfigError>([] { PresetRegistry::load({"/nonexistent/presets"}); }),
             "/nonexistent/presets: expected a preset folder, got no such folder");
 }
 

@@ -26,15 +26,6 @@ io::TensorMap outputs(const std::string& name, int steps) {
   return io::load_safetensors(test::fixture_dir("schedulers/" + name) / ("steps_" + std::to_string(steps)) / "outputs.safetensors");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(SchedulerConfig, ParsesFixtureConfigsIncludingPythonInfinity) {
@@ -69,34 +60,34 @@ TEST(SchedulerConfig, ClassDefaultsApplyToMissingKeys) {
 
 TEST(SchedulerConfig, TypeErrorsNameFileAndKey) {
   auto j = nlohmann::json::parse(R"({"_class_name": "DDIMScheduler", "steps_offset": "one"})");
-  auto msg = error_of([&] { SchedulerConfig::from_json(j, "model/scheduler/scheduler_config.json"); });
+  auto msg = test::error_message<std::exception>([&] { SchedulerConfig::from_json(j, "model/scheduler/scheduler_config.json"); });
   EXPECT_NE(msg.find("model/scheduler/scheduler_config.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'steps_offset'"), std::string::npos) << msg;
   EXPECT_THROW(SchedulerConfig::from_json(j, "f.json"), ConfigError);
 
   auto b = nlohmann::json::parse(R"({"_class_name": "DDIMScheduler", "clip_sample": 1})");
-  msg = error_of([&] { SchedulerConfig::from_json(b, "f.json"); });
+  msg = test::error_message<std::exception>([&] { SchedulerConfig::from_json(b, "f.json"); });
   EXPECT_NE(msg.find("'clip_sample'"), std::string::npos) << msg;
 }
 
 TEST(SchedulerConfig, UnknownClassAndMissingClassAreErrors) {
-  auto msg = error_of([] { SchedulerConfig::from_json(nlohmann::json::parse(R"({"_class_name": "UniPCMultistepScheduler"})"), "s.json"); });
+  auto msg = test::error_message<std::exception>([] { SchedulerConfig::from_json(nlohmann::json::parse(R"({"_class_name": "UniPCMultistepScheduler"})"), "s.json"); });
   EXPECT_NE(msg.find("s.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("UniPCMultistepScheduler"), std::string::npos) << msg;
   EXPECT_NE(msg.find("DDIMScheduler"), std::string::npos) << msg;  // lists what is supported
-  msg = error_of([] { SchedulerConfig::from_json(nlohmann::json::parse(R"({"beta_start": 0.1})"), "s.json"); });
+  msg = test::error_message<std::exception>([] { SchedulerConfig::from_json(nlohmann::json::parse(R"({"beta_start": 0.1})"), "s.json"); });
   EXPECT_NE(msg.find("_class_name"), std::string::npos) << msg;
 }
 
 TEST(SchedulerConfig, UnsupportedValuesNameTheKey) {
   auto c = fixture_config("ddim");
   c.beta_schedule = "sigmoid";
-  auto msg = error_of([&] { make_scheduler("ddim", c); });
+  auto msg = test::error_message<std::exception>([&] { make_scheduler("ddim", c); });
   EXPECT_NE(msg.find("beta_schedule"), std::string::npos) << msg;
   EXPECT_NE(msg.find("scheduler_config.json"), std::string::npos) << msg;
   c = fixture_config("ddim");
   c.prediction_type = "flow";
-  msg = error_of([&] { make_scheduler("ddim", c); });
+  msg = test::error_message<std::exception>([&] { make_scheduler("ddim", c); });
   EXPECT_NE(msg.find("prediction_type"), std::string::npos) << msg;
   EXPECT_THROW(make_scheduler("euler_ancestral", [] {
                  auto e = fixture_config("euler_ancestral");
@@ -107,7 +98,7 @@ TEST(SchedulerConfig, UnsupportedValuesNameTheKey) {
 }
 
 TEST(SchedulerFactory, UnknownSamplerListsValidNames) {
-  auto msg = error_of([] { make_scheduler("heun", fixture_config("euler")); });
+  auto msg = test::error_message<std::exception>([] { make_scheduler("heun", fixture_config("euler")); });
   for (const auto& n : sampler_names()) EXPECT_NE(msg.find(n), std::string::npos) << msg;
   EXPECT_THROW(make_scheduler("heun", fixture_config("euler")), UnsupportedError);
   EXPECT_THROW(make_scheduler_for_sampler(fixture_config("ddim"), "ddim", "karras"), UnsupportedError);
