@@ -231,23 +231,27 @@ else
              sed -E 's/^\s+[0-9]+ - (test_[a-z0-9_]+) .*/\1/' | head -n 4); do
     exe="$bdir/tests/$t"; [ -x "$exe" ] || continue
     { echo; echo "== crash of $t, rerun alone (ulimit -s $(ulimit -s))"; } >> "$tests_txt"
+    # The one rerun also records where the process binds std::filesystem (LD_DEBUG=bindings, to files
+    # bindings.PID): PyTorch's wheels export their own copy of parts of libstdc++ (pytorch/pytorch#133437;
+    # cmake/ClipgenDeps.cmake links libstdc++ first against it).
+    rm -f "$repo/.device/bindings".*
     if command -v gdb >/dev/null; then
-      (cd "$bdir/tests" && timeout 60 gdb -q -batch -ex run -ex "bt 40" -ex "info registers rip" --args "$exe" \
-         > "$repo/.device/crash.txt" 2>&1)
+      (cd "$bdir/tests" && timeout 60 gdb -q -batch -ex "set environment LD_DEBUG=bindings" \
+         -ex "set environment LD_DEBUG_OUTPUT=$repo/.device/bindings" -ex run -ex "bt 40" -ex "info registers rip" \
+         --args "$exe" > "$repo/.device/crash.txt" 2>&1)
     else
-      (cd "$bdir/tests" && OMP_NUM_THREADS=4 timeout 60 "$exe" > "$repo/.device/crash-raw.txt" 2>&1
+      (cd "$bdir/tests" && LD_DEBUG=bindings LD_DEBUG_OUTPUT="$repo/.device/bindings" OMP_NUM_THREADS=4 \
+         timeout 60 "$exe" > "$repo/.device/crash-raw.txt" 2>&1
        "$repo/scripts/symbolize.sh" < "$repo/.device/crash-raw.txt" > "$repo/.device/crash.txt")
     fi
     tail -n 80 "$repo/.device/crash.txt" >> "$tests_txt"
-    # How the C++ runtime is bound (PyTorch's wheels export their own copy of parts of libstdc++,
-    # pytorch/pytorch#133437; cmake/ClipgenDeps.cmake links libstdc++ first against it).
     {
       echo "-- link command:"; ninja -C "$bdir" -t commands "tests/$t" | tail -n 1
       echo "-- NEEDED:"; readelf -d "$exe" | grep NEEDED
       echo "-- std::filesystem functions defined in the executable itself (a static libstdc++ copy?): $(nm -C --defined-only "$exe" 2>/dev/null | grep -c ' std::filesystem::')"
       echo "-- where the process binds std::filesystem (LD_DEBUG=bindings):"
-      (cd "$bdir/tests" && LD_DEBUG=bindings OMP_NUM_THREADS=4 timeout 60 "$exe" 2>&1 |
-         grep -E 'filesystem' | sed -E 's/^ *[0-9]+: *//' | sort | uniq -c | sort -rn | head -n 12)
+      cat "$repo/.device/bindings".* 2>/dev/null | grep -E 'filesystem' | sed -E 's/^ *[0-9]+: *//' | sort | uniq -c |
+        sort -rn | head -n 12
     } >> "$tests_txt" 2>&1
     say "crash of $t ($(command -v gdb >/dev/null && echo gdb || echo backtrace+addr2line)), innermost frames:"
     grep -E '^#[0-9]+ |→' "$repo/.device/crash.txt" | grep -v -E 'print_backtrace_and_die|sigaction|__restore_rt' |
