@@ -1,7 +1,9 @@
 #include "core/fs.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -47,6 +49,15 @@ std::string read_file(const std::filesystem::path& path) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::string cxx_runtime() {
+  const auto fn = static_cast<std::uintmax_t (*)(const std::filesystem::path&)>(&std::filesystem::remove_all);
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(fn), &info) == 0 || info.dli_fname == nullptr) return "unknown";
+  const std::string file = info.dli_fname;
+  if (file.find("libstdc++.so") != std::string::npos) return file;
+  return file + " — WARNING: std::filesystem does not come from the shared libstdc++ (see docs/device.md)";
 }
 
 }  // namespace clipgen

@@ -16,4 +16,10 @@ void commit_temp(const std::filesystem::path& temp, const std::filesystem::path&
 
 std::string read_file(const std::filesystem::path& path);  // throws clipgen::Error naming the file
 
+// Where this process's C++ runtime comes from: the file that holds std::filesystem::remove_all (dladdr),
+// e.g. "/lib/x86_64-linux-gnu/libstdc++.so.6", followed by a warning when that is not a shared libstdc++
+// (a static copy in the executable, or another library's copy, as PyTorch's wheels export one:
+// pytorch/pytorch#133437; cmake/ClipgenDeps.cmake links libstdc++ first against it).
+std::string cxx_runtime();
+
 }  // namespace clipgen

@@ -1,10 +1,6 @@
 #include "models/runtime.h"
 
-#include <dlfcn.h>
 #include <sched.h>
-
-#include <cstdint>
-#include <filesystem>
 
 #include <fstream>
 #include <sstream>
@@ -14,6 +10,7 @@
 #include <torch/version.h>
 
 #include "core/error.h"
+#include "core/fs.h"
 
 namespace clipgen {
 
@@ -81,15 +78,6 @@ RuntimeInfo runtime_info() {
   r.cpu_native_bf16 = cpu_has_native_bf16();
   r.cxx_runtime = cxx_runtime();
   return r;
-}
-
-std::string cxx_runtime() {
-  const auto fn = static_cast<std::uintmax_t (*)(const std::filesystem::path&)>(&std::filesystem::remove_all);
-  Dl_info info{};
-  if (::dladdr(reinterpret_cast<void*>(fn), &info) == 0 || info.dli_fname == nullptr) return "unknown";
-  const std::string file = info.dli_fname;
-  if (file.find("libstdc++.so") != std::string::npos) return file;
-  return file + " — WARNING: std::filesystem does not come from the shared libstdc++ (see docs/device.md)";
 }
 
 bool cpu_has_native_bf16() {

@@ -17,7 +17,7 @@ struct RuntimeInfo {
   int inter_op_threads = 1;
   std::vector<std::string> devices;  // "cpu", "cuda:0", ...
   bool cpu_native_bf16 = false;      // see cpu_has_native_bf16()
-  std::string cxx_runtime;           // see cxx_runtime()
+  std::string cxx_runtime;           // see cxx_runtime() in core/fs.h
 };
 
 // Number of cores this process may use (sched_getaffinity), at least 1.
@@ -38,12 +38,6 @@ std::string blas_from_build_config(const std::string& show_config);
 // The CPU does bf16 arithmetic in hardware (avx512_bf16 or amx_bf16 in /proc/cpuinfo). Without it,
 // LibTorch still runs bf16 models, emulated, usually slower than fp32.
 bool cpu_has_native_bf16();
-
-// Where this process's C++ runtime comes from: the file that holds std::filesystem::remove_all (dladdr),
-// e.g. "/lib/x86_64-linux-gnu/libstdc++.so.6", followed by a warning when that is not a shared libstdc++
-// (a static copy in the executable, or another library's copy, as PyTorch's wheels export one:
-// pytorch/pytorch#133437; cmake/ClipgenDeps.cmake links libstdc++ first against it).
-std::string cxx_runtime();
 
 // A shot's `precision` ("auto", "fp32", "bf16", "fp16") as the dtype of the model weights on `device`:
 // "auto" is fp32 on the CPU and fp16 on CUDA. fp16 on the CPU is refused (UnsupportedError): LibTorch's
