@@ -43,6 +43,7 @@ summary="$OUT/summary.txt"
 : > "$summary"
 t_start=$(date +%s)
 say() { echo "$*" | tee -a "$summary"; }
+seconds_until() { echo $(( $1 - ($(date +%s) - t_start) )); }  # of the run's first $1 seconds, what is left
 die() { say "device-check: FATAL: $*"; say "device-check: total $(( $(date +%s) - t_start )) s"; exit 2; }
 # step NAME BUDGET LOG CMD...: runs CMD under `timeout BUDGET`, output to LOG; records the result.
 step() {
@@ -186,19 +187,19 @@ say "step ctest -L gpu: skipped (no test carries the label gpu; the fixture chec
 # Built only now, so that a bench that fails to build or run never costs the fixture results above.
 # bench_vae/bench_temporal take no device option and link libav (not carried): not built.
 bench_txt="$OUT/bench.txt"
-left=$(( 560 - ($(date +%s) - t_start) ))
+left=$(seconds_until 560)
 if [ $left -lt 90 ]; then
   say "step bench: skipped (${left}s left of the run's 560)"
 elif step build-bench $(( left / 2 < 150 ? left / 2 : 150 )) "$OUT/build.log" ninja -C "$bdir" -j "$ncores" bench_unet; then
   mem_log="$repo/.device/gpu-mem.txt"
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "$mem_log" 2>/dev/null &
   mem_pid=$!
-  left=$(( 565 - ($(date +%s) - t_start) ))
+  left=$(seconds_until 565)
   step bench-unet-cuda $(( left > 20 ? left - 10 : 10 )) "$bench_txt" "$bdir/bench/bench_unet" --device cuda --sizes 512,1024 --reps 5
   kill "$mem_pid" 2>/dev/null; wait "$mem_pid" 2>/dev/null
   say "bench: GPU memory used (nvidia-smi, sampled every 200 ms, whole process incl. CUDA context and cache): max $(sort -n "$mem_log" 2>/dev/null | tail -n1) MiB"
   grep -E '^(torch|fp32|bf16|fp16)' "$bench_txt" | sed 's/^/  /' | tee -a "$summary"
-  left=$(( 565 - ($(date +%s) - t_start) ))
+  left=$(seconds_until 565)
   if [ $left -gt 40 ]; then
     step bench-unet-cpu $(( left - 10 )) "$bench_txt" "$bdir/bench/bench_unet" --device cpu --sizes 256 --reps 2
     grep -E '^(torch|fp32|bf16)' "$bench_txt" | tail -n 3 | sed 's/^/  /' | tee -a "$summary"
@@ -209,7 +210,7 @@ fi
 # objects call libav cannot link here, see scripts/device-deps.sh); ctest then runs what exists. A test
 # whose executable did not link shows as "Not Run"; tests that start the clipgen binary fail for want of it.
 tests_txt="$OUT/tests.txt"
-left=$(( 575 - ($(date +%s) - t_start) ))
+left=$(seconds_until 575)
 if [ "$with_tests" != ON ]; then
   say "step tests: skipped (.device carries no GoogleTest: scripts/device-deps.sh --with-tests)"
 elif [ $left -lt 120 ]; then
@@ -218,7 +219,7 @@ else
   step build-tests $(( left - 90 < 300 ? left - 90 : 300 )) "$tests_txt" ninja -C "$bdir" -k 0 -j "$ncores" all
   built=$(find "$bdir/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | wc -l)
   say "build-tests: $built test executables linked (the rest need libav at run time)"
-  left=$(( 575 - ($(date +%s) - t_start) ))
+  left=$(seconds_until 575)
   # 4 tests at a time with 4 threads each (LibTorch would give each one every core).
   step ctest $(( left > 30 ? left - 10 : 20 )) "$tests_txt" env OMP_NUM_THREADS=4 MKL_NUM_THREADS=4 ctest --test-dir "$bdir" -LE 'gpu|farm-manual' -j 4 \
     --timeout 120 --output-on-failure
