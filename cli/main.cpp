@@ -23,6 +23,7 @@ extern "C" {
 #include "configs/preset.h"
 #include "configs/report.h"
 #include "configs/shot.h"
+#include "configs/train_recipe.h"
 #include "core/error.h"
 #include "core/version.h"
 #include "models/runtime.h"
@@ -30,6 +31,7 @@ extern "C" {
 #include "pipeline/progress.h"
 #include "pipeline/render.h"
 #include "pipeline/signals.h"
+#include "train/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace clipgen;
@@ -56,6 +58,8 @@ struct CliParams {
   std::vector<std::string> fixture_dirs;
   std::string fixture_device = "cpu";
   std::string fixture_precision = "fp32";
+  std::string recipe;  // `train RECIPE`
+  train::TrainOptions train;
 };
 
 void add_preset_dirs(CLI::App* sub, CliParams& p) {
@@ -209,6 +213,23 @@ int cmd_fixture_check(const CliParams& p) {
                                    parity::parse_fixture_precision(p.fixture_precision, device));
 }
 
+int cmd_train(const CliParams& p) {
+  setup_logging(p);
+  const int threads = configure_threads(p.threads);
+  const auto recipe = configs::load_train_recipe(p.recipe);
+  spdlog::info("training {} from {} on {} ({} intra-op threads); work folder {}", recipe.name, p.recipe, p.train.device,
+               threads, recipe.work_dir.string());
+  const auto r = train::train_keyframe_model(recipe, p.train);
+  if (!r.complete && p.train.phase != "vae" && p.train.phase != "unet") {
+    spdlog::info("not finished (vae {} / {} steps, unet {} / {} steps): run the same command again to resume", r.vae_steps,
+                 recipe.vae.steps, r.unet_steps, recipe.unet.steps);
+    return 0;
+  }
+  spdlog::info("done: vae {} steps ({:.1f} min), unet {} steps ({:.1f} min)", r.vae_steps, r.vae_seconds / 60, r.unet_steps,
+               r.unet_seconds / 60);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -266,6 +287,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   fixture->require_subcommand(1);
 
+  auto* trn = app.add_subcommand("train", "Train the built-in model from a recipe (configs/train/*.yaml); reruns resume");
+  trn->add_option("RECIPE", p.recipe, "training recipe (YAML)")->required()->check(CLI::ExistingFile);
+  trn->add_option("--phase", p.train.phase, "all, vae, unet or export (export: write the folder from finished phases)")
+      ->check(CLI::IsMember({"all", "vae", "unet", "export"}))
+      ->capture_default_str();
+  trn->add_option("--device", p.train.device, "cpu, cuda or cuda:N")->capture_default_str();
+  trn->add_flag("--fresh", p.train.fresh, "start the phases that run from scratch (deletes their checkpoints)");
+  trn->add_option("--max-minutes", p.train.max_minutes, "stop each phase after a checkpoint once this many minutes have passed")
+      ->check(CLI::NonNegativeNumber);
+  trn->add_option("--eval-every", p.train.eval_every, "UNet phase: pixel-judge evaluation every N steps (0: at the end)")
+      ->capture_default_str();
+  trn->add_option("--stop-at-step", p.train.stop_at_step, "stop each phase after a checkpoint at this step (resume later)")
+      ->check(CLI::NonNegativeNumber);
+  trn->add_option("--steps", p.train.steps, "override both phases' step counts (smoke runs)")->check(CLI::NonNegativeNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -280,6 +316,7 @@ int main(int argc, char** argv) {
       return cmd_version();
     }
     if (*check) return cmd_fixture_check(p);
+    if (*trn) return cmd_train(p);
   } catch (const Error& e) {
     std::cerr << "clipgen: error: " << e.what() << "\n";
     return e.exit_code();
