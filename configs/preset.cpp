@@ -231,6 +231,13 @@ std::filesystem::path builtin_preset_dir() {
   return CLIPGEN_PRESET_DIR;
 }
 
+std::filesystem::path builtin_model_dir() {
+  if (const char* env = std::getenv("CLIPGEN_BUILTIN_MODELS"); env && *env) return env;
+  return CLIPGEN_BUILTIN_MODEL_DIR;
+}
+
+std::filesystem::path builtin_keyframe_model() { return builtin_model_dir() / "clipgen-tiny"; }
+
 Preset load_preset_file(const std::filesystem::path& file) {
   Diagnostics sink;
   auto p = load_preset_into(file, sink, 0);

@@ -95,6 +95,10 @@ private:
 
 // The folder holding the built-in preset files (installed data, or the source tree in a build).
 std::filesystem::path builtin_preset_dir();
+// Where the built-in models live (models/builtin in the source tree; CLIPGEN_BUILTIN_MODELS overrides).
+std::filesystem::path builtin_model_dir();
+// The built-in keyframe model's diffusers folder (builtin_model_dir()/clipgen-tiny).
+std::filesystem::path builtin_keyframe_model();
 
 // Reads one preset file (a mapping with the preset's fields). Throws ConfigError.
 Preset load_preset_file(const std::filesystem::path& file);

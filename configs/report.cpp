@@ -201,7 +201,12 @@ std::string format_shot(const Shot& s) {
   auto model = [](const ModelRef& r) {
     switch (r.kind) {
       case ModelRef::Kind::Builtin:
-        return std::string("builtin");
+        return r.path.empty() ? std::string("builtin  # no video model yet: keyframes held and cross-faded")
+                              : "builtin  # " + r.path.string();
+      case ModelRef::Kind::Procedural:
+        return std::string("procedural  # the procedural stand-in scene, not diffusion");
+      case ModelRef::Kind::None:
+        return std::string("none  # keyframes held and cross-faded");
       case ModelRef::Kind::DiffusersFolder:
         return r.path.string() + "  # diffusers folder";
       case ModelRef::Kind::SingleFile:

@@ -7,10 +7,12 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "configs/suggest.h"
 #include "configs/yaml_reader.h"
+#include "scenes/caption.h"
 #include "core/error.h"
 #include "core/fs.h"
 
@@ -188,12 +190,17 @@ bool refused_pickle(Context& c, const Found& f, const char* what, const std::str
   return true;
 }
 
-ModelRef read_model_path(Context& c, const Found& f) {
+ModelRef read_model_path(Context& c, const Found& f, bool keyframe) {
   ModelRef m;
   auto spec = c.r.text(f.node, f.path, false);
   if (!spec || *spec == "builtin") return m;
   m.spec = *spec;
-  const char* what = "'builtin', a diffusers folder or a .safetensors file";
+  if (is_plain_scalar(f.node) && *spec == (keyframe ? "procedural" : "none")) {
+    m.kind = keyframe ? ModelRef::Kind::Procedural : ModelRef::Kind::None;
+    return m;
+  }
+  const char* what = keyframe ? "'builtin', 'procedural', a diffusers folder or a .safetensors file"
+                              : "'builtin', 'none', a diffusers folder or a .safetensors file";
   const fs::path p = resolve_path(c.dir, *spec);
   const std::string ext = lower(p.extension().string());
   if (refused_pickle(c, f, what, ext,
@@ -291,7 +298,7 @@ void read_model_settings(Context& c, const YAML::Node& node, const std::string& 
 // keyframe model (`keyframe`).
 ModelRef read_model(Context& c, const Found& f, bool keyframe) {
   Reader& r = c.r;
-  if (!is_map(f.node)) return read_model_path(c, f);
+  if (!is_map(f.node)) return read_model_path(c, f, keyframe);
   r.check_keys(f.node, f.path, kModelRefKeys);
   const YAML::Node& n = f.node;
   ModelRef m;
@@ -300,8 +307,9 @@ ModelRef read_model(Context& c, const Found& f, bool keyframe) {
     r.error(f.node, join_path(f.path, "path"), "expected 'builtin', a diffusers folder or a .safetensors file, got nothing");
   } else {
     const Found p{n["path"], join_path(f.path, "path"), true};
-    m = read_model_path(c, p);
-    path_ok = m.kind != ModelRef::Kind::Builtin || (is_scalar(p.node) && p.node.Scalar() == "builtin");
+    m = read_model_path(c, p, keyframe);
+    path_ok = m.has_weights() || (is_scalar(p.node) && (p.node.Scalar() == "builtin" || p.node.Scalar() == "procedural" ||
+                                                        p.node.Scalar() == "none"));
   }
   // original_config and settings describe a single file; anything else already says all of it.
   auto single_file_only = [&](const char* key) {
@@ -316,8 +324,8 @@ ModelRef read_model(Context& c, const Found& f, bool keyframe) {
     if (!path_ok || m.kind == ModelRef::Kind::SingleFile) return true;  // (a bad path: still check the rest)
     r.error(n[key], kp,
             std::string("expected ") + key + " only with a single .safetensors file, got " + key + " with " +
-                (m.kind == ModelRef::Kind::Builtin
-                     ? "the built-in model"
+                (!m.has_weights()
+                     ? "'" + m.spec + "'"
                      : "a diffusers folder (its config.json files describe the model; edit those instead)"));
     return false;
   };
@@ -521,7 +529,7 @@ bool names_video_model(const Layers& L) {
     if (!is_map(m) || !m["models"] || !is_map(m["models"]) || !m["models"]["temporal"]) continue;
     const YAML::Node t = m["models"]["temporal"];
     const YAML::Node v = is_map(t) ? t["path"] : t;
-    return !(v && is_scalar(v) && v.Scalar() == "builtin");
+    return !(v && is_scalar(v) && (v.Scalar() == "builtin" || v.Scalar() == "none"));
   }
   return false;
 }
@@ -805,11 +813,21 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
     if (const Found f = M.get("vae")) {
       s.vae_model = read_vae(c, f);
       const Found k = M.get("keyframe");  // (a keyframe path with an error of its own: not reported twice)
-      const bool builtin = !k || (is_plain_scalar(k.node) && k.node.Scalar() == "builtin");
+      const bool builtin = !k || (is_plain_scalar(k.node) && (k.node.Scalar() == "builtin" || k.node.Scalar() == "procedural"));
       if (s.vae_model && builtin)
         r.error(f.node, f.path,
                 "expected models.vae only with a Stable Diffusion keyframe model (models.keyframe), got it with the "
-                "built-in keyframe model");
+                "built-in keyframe model (its own small VAE is the only one its latents fit)");
+    }
+    if (s.keyframe_model.kind == ModelRef::Kind::Builtin) {
+      s.keyframe_model.path = builtin_keyframe_model();
+      std::error_code ec;
+      if (c.options.check_files && !fs::exists(s.keyframe_model.path / "model_index.json", ec)) {
+        const Found k = M.get("keyframe");
+        r.error(k ? mark_of(k.node) : mark_of(shot_node), k ? k.path : join_path(prefix, "models.keyframe"),
+                "the built-in model is missing: no " + (s.keyframe_model.path / "model_index.json").string() +
+                    " (set CLIPGEN_BUILTIN_MODELS to the folder holding clipgen-tiny, or name a model)");
+      }
     }
   }
   read_size(c, L, shot_node, prefix, s);
@@ -838,6 +856,26 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
                     " of the frame; place the title inside x " + std::to_string(x0) + ".." + std::to_string(x1) +
                     ", y " + std::to_string(y0) + ".." + std::to_string(y1) + " of " + std::to_string(W) + "x" +
                     std::to_string(H));
+  }
+  if (s.keyframe_model.kind == ModelRef::Kind::Builtin) {
+    // The built-in model knows its training vocabulary only: say once which words it will ignore.
+    std::vector<std::string> unknown;
+    auto collect = [&](const std::string& prompt) {
+      for (const auto& w : scenes::parse_prompt(prompt).unknown)
+        if (std::find(unknown.begin(), unknown.end(), w) == unknown.end()) unknown.push_back(w);
+    };
+    collect(s.prompt);
+    for (const auto& k : s.keyframes) collect(k.prompt);
+    if (!unknown.empty()) {
+      std::string words;
+      for (size_t i = 0; i < unknown.size() && i < 12; ++i) words += (i ? ", '" : "'") + unknown[i] + "'";
+      if (unknown.size() > 12) words += fmt::format(" and {} more", unknown.size() - 12);
+      const Found f = L.get("prompt");
+      add_warning(c, mark_of(f ? f.node : shot_node), f ? f.path : join_path(prefix, "prompt"),
+                  "the built-in model does not know " + words +
+                      ": it draws skies, grounds and a ball, box or kite in eight colours (docs/builtin-model.md); "
+                      "name Stable Diffusion weights as models.keyframe for anything else");
+    }
   }
   return res;
 }

@@ -36,10 +36,21 @@ struct ModelSettings {
 // A model reference: the built-in model, a diffusers folder or a single .safetensors file. Written either
 // as a path (`keyframe: x.safetensors`) or as a mapping (`keyframe: {path: x.safetensors, original_config:
 // x.yaml, settings: {...}}`); original_config and settings are accepted for single files only.
+//   Builtin     clipgen's own trained model (docs/builtin-model.md). As the keyframe model: the shipped
+//               diffusers folder (`path` is set: builtin_model_dir()/clipgen-tiny), loaded like any SD folder.
+//               As the temporal model, until the built-in video model ships: no video model (keyframes held
+//               and cross-faded), as `none`.
+//   Procedural  keyframe only: the procedural stand-in scene (stages/procedural), not diffusion — for fast
+//               tests and layout previews.
+//   None        temporal only: no video model; the shot is its keyframes held and cross-faded.
 struct ModelRef {
-  enum class Kind { Builtin, DiffusersFolder, SingleFile } kind = Kind::Builtin;
+  enum class Kind { Builtin, Procedural, None, DiffusersFolder, SingleFile } kind = Kind::Builtin;
   std::string spec = "builtin";   // the path as written in the shot file (for reports)
-  std::filesystem::path path;     // absolute; empty for Builtin
+  std::filesystem::path path;     // absolute; the shipped folder for a Builtin keyframe model, else empty for Builtin/Procedural/None
+  // A diffusers folder to load: a user's, or the built-in keyframe model's.
+  bool is_folder() const { return kind == Kind::DiffusersFolder || (kind == Kind::Builtin && !path.empty()); }
+  // Names weights to load (a folder or a single file).
+  bool has_weights() const { return is_folder() || kind == Kind::SingleFile; }
   // Single files: the LDM/SGM yaml that describes the file (absolute). Empty: `original_config.yaml` or
   // `<stem>.yaml` beside the file is read when present, unless ignore_original_config (`original_config: none`).
   std::filesystem::path original_config;

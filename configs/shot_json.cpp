@@ -14,6 +14,10 @@ const char* kind_name(ModelRef::Kind k) {
   switch (k) {
     case ModelRef::Kind::Builtin:
       return "builtin";
+    case ModelRef::Kind::Procedural:
+      return "procedural";
+    case ModelRef::Kind::None:
+      return "none";
     case ModelRef::Kind::DiffusersFolder:
       return "diffusers_folder";
     case ModelRef::Kind::SingleFile:

@@ -123,9 +123,9 @@ std::mutex& ModelCache::lock_for(const void* m) {
   return *locks_.at(m);
 }
 
-std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, int64_t native) {
+std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, int64_t native, int multiple) {
   const double w = preset.width, h = preset.height;
-  const int q = native >= 512 ? 64 : 8;
+  const int q = native >= 512 ? 64 : std::max(8, multiple);
   auto down = [q](double v) { return std::max(q, static_cast<int>(std::floor(v / q)) * q); };
   if (native >= 1024) {  // keep the area
     const double s = std::sqrt(static_cast<double>(native) * native / (w * h));
@@ -155,22 +155,26 @@ static int64_t native_pixels(const nlohmann::json& unet_cfg, const nlohmann::jso
   return unet_cfg.value("sample_size", default_sample) * levels_factor(vae_cfg);
 }
 
-static int64_t native_size_of(const configs::ModelRef& model) {
+// The keyframe model's native pixel size and the multiple its sides need (VAE factor × UNet levels).
+static std::pair<int64_t, int> native_size_of(const configs::ModelRef& model) {
   // Cheap: read the configs (or a single file's header) only; plan() must not load weights.
   const fs::path& root = model.path;
+  auto of = [](const nlohmann::json& unet, const nlohmann::json& vae) {
+    return std::make_pair(native_pixels(unet, vae, 64), static_cast<int>(levels_factor(vae) * levels_factor(unet)));
+  };
   if (!fs::is_directory(root)) {
     // Zero-copy views; nothing is read but the header. The shot's settings may set the sample size.
     auto ckpt = io::load_single_file(root, single_file_overrides(model));
-    return native_pixels(ckpt.plan.configs.at("unet"), ckpt.plan.configs.at("vae"), 64);
+    return of(ckpt.plan.configs.at("unet"), ckpt.plan.configs.at("vae"));
   }
   auto idx = io::read_pipeline_index(root);
-  return native_pixels(io::read_json(idx.component_dir("unet") / "config.json"),
-                       io::read_json(idx.component_dir("vae") / "config.json"), 64);
+  return of(io::read_json(idx.component_dir("unet") / "config.json"), io::read_json(idx.component_dir("vae") / "config.json"));
 }
 
 std::pair<int, int> keyframe_raster(const configs::Shot& shot) {
   if (shot.gen_width > 0 && shot.gen_height > 0) return {shot.gen_width, shot.gen_height};
-  return diffusion_generation_raster(shot.preset, native_size_of(shot.keyframe_model));
+  const auto [native, multiple] = native_size_of(shot.keyframe_model);
+  return diffusion_generation_raster(shot.preset, native, multiple);
 }
 
 namespace {
@@ -205,15 +209,15 @@ stages::SegmentPlan segment_plan(const configs::Shot& shot) {
 }
 
 bool has_video_model(const configs::Shot& shot) {
-  return shot.temporal_model.kind != configs::ModelRef::Kind::Builtin;
+  return shot.temporal_model.has_weights();
 }
 
 }  // namespace
 
 GenerationPlan DiffusionRenderer::plan(const configs::Shot& shot) const {
   using K = configs::ModelRef::Kind;
-  if (shot.keyframe_model.kind == K::Builtin)
-    throw UnsupportedError("the diffusion renderer needs a keyframe model (a diffusers folder or a .safetensors file)");
+  if (!shot.keyframe_model.has_weights())
+    throw UnsupportedError("the diffusion renderer needs a keyframe model (the built-in one, a diffusers folder or a .safetensors file)");
   GenerationPlan p;
   p.keyframes = std::max<int>(1, static_cast<int>(shot.keyframes.size()));
   p.batch_frames = std::max(1, shot.motion.decode_chunk);

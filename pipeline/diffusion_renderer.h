@@ -85,7 +85,8 @@ private:
 // The generation raster for a model of native size `native` (pixels) in the preset's aspect:
 // SD 1.x/2.x keep the short side at `native` (512×896 for a vertical short); SDXL-class models
 // (native ≥ 1024) keep the pixel area (768×1344). Sides are multiples of 64 (8 for tiny models).
-std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, int64_t native);
+// `multiple`: what the sides must be multiples of below 512 (VAE factor × 2^(UNet levels − 1); 8 at least).
+std::pair<int, int> diffusion_generation_raster(const configs::Preset& preset, int64_t native, int multiple = 8);
 // The segment raster of an image-to-video model of native size `native` (SVD: UNet sample_size × VAE
 // factor = 768): the pixel area native² in the preset's aspect (1024×576 for 16:9, 576×1024 for 9:16),
 // sides rounded down to multiples of `multiple` (what the UNet needs: VAE factor × 2^(UNet levels − 1)).

@@ -20,11 +20,11 @@ RendererFactory default_renderer_factory(int max_resident_models) {
       std::make_shared<ModelCache>(static_cast<size_t>(std::max(1, max_resident_models))));
   return [procedural, diffusion](const configs::Shot& shot) -> std::shared_ptr<ShotRenderer> {
     using K = configs::ModelRef::Kind;
-    if (shot.keyframe_model.kind == K::Builtin && shot.temporal_model.kind == K::Builtin) return procedural;
-    if (shot.keyframe_model.kind == K::Builtin)
+    if (shot.keyframe_model.kind == K::Procedural && !shot.temporal_model.has_weights()) return procedural;
+    if (shot.keyframe_model.kind == K::Procedural)
       throw UnsupportedError(fmt::format(
-          "shot '{}': temporal model '{}' with the built-in keyframe model: a video model needs diffusion "
-          "keyframes; name a Stable Diffusion folder as models.keyframe",
+          "shot '{}': temporal model '{}' with the procedural stand-in: a video model needs diffusion "
+          "keyframes; use the built-in model or name a Stable Diffusion folder as models.keyframe",
           shot.id, shot.temporal_model.spec));
     return diffusion;  // plan() refuses what it cannot render yet, with the reason
   };

@@ -203,7 +203,11 @@ TrainResult train_keyframe_model(const configs::TrainRecipe& r, const TrainOptio
     return judge_images(sample_images(km, evals.prompts, evals.seeds, so), evals.scenes);
   };
 
-  if (!unet_runner.complete()) {
+  const bool export_partial = o.phase == "export" && !unet_runner.complete() && unet_runner.step() > 0;
+  if (export_partial)
+    spdlog::warn("exporting the UNet phase's last checkpoint: step {} of {} (training goes on when rerun)", unet_runner.step(),
+                 r.unet.steps);
+  if (!unet_runner.complete() && !export_partial) {
     if (!run_unet) throw UsageError(fmt::format("the UNet phase is not finished ({} of {} steps): run --phase unet or all first",
                                                 unet_runner.step(), r.unet.steps));
     unet->train();
@@ -287,7 +291,7 @@ TrainResult train_keyframe_model(const configs::TrainRecipe& r, const TrainOptio
   const auto& st = batcher.stats();
   spdlog::info("data: {} scenes used, {} refused (object hidden or too small), {} flipped, {} captions dropped", st.scenes,
                st.dropped_hidden, st.flipped, st.captions_dropped);
-  result.complete = true;
+  result.complete = !export_partial;
   return result;
 }
 

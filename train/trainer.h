@@ -12,7 +12,7 @@
 namespace clipgen::train {
 
 struct TrainOptions {
-  std::string phase = "all";    // all | vae | unet | export
+  std::string phase = "all";    // all | vae | unet | export (the last checkpoints, even of an unfinished UNet phase)
   std::string device = "cpu";   // cpu | cuda[:N]
   bool fresh = false;           // ignore (and delete) existing checkpoints of the phases that run
   double max_minutes = 0;       // per phase: stop after a checkpoint once this much time has passed (0: no limit)

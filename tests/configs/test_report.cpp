@@ -53,15 +53,15 @@ TEST(Report, ShotIsFullyResolved) {
   const auto list = load_shots({fs::path(CLIPGEN_SOURCE_DIR) / "examples/shotlist.yaml"},
                                LoadOptions{clipgen::test::scratch_dir("report_shot")});
   const std::string s = format_shot(list.shots[1]);
-  EXPECT_TRUE(contains(s, "id: street-dawn-to-night\n")) << s;
+  EXPECT_TRUE(contains(s, "id: sea-day-to-night\n")) << s;
   EXPECT_TRUE(contains(s, "preset: hd (1920x1080, 30 fps, libx264, mp4)\n")) << s;
   EXPECT_TRUE(contains(s, "frames: 120  # 4s\n")) << s;
   EXPECT_TRUE(
-      contains(s, "seed: " + std::to_string(default_seed("street-dawn-to-night")) + "  # derived from the id\n"))
+      contains(s, "seed: " + std::to_string(default_seed("sea-day-to-night")) + "  # derived from the id\n"))
       << s;
   EXPECT_TRUE(contains(s, "  - at: 2.5s  # frame 75\n")) << s;
   EXPECT_TRUE(contains(s, "  steps: 30\n")) << s;
-  EXPECT_TRUE(contains(s, "  keyframe: builtin\n")) << s;
+  EXPECT_TRUE(contains(s, "  keyframe: builtin  # " + builtin_keyframe_model().string() + "\n")) << s;
   EXPECT_TRUE(contains(s, "output: " + list.shots[1].output.string() + "\n")) << s;
   EXPECT_TRUE(contains(s, "negative_prompt: \"blurry, low quality, text, watermark\"\n")) << s;
 }

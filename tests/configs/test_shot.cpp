@@ -56,18 +56,20 @@ TEST(Examples, QuickstartResolves) {
   EXPECT_EQ(s.preset.width, 1080);
   EXPECT_EQ(s.preset.height, 1920);
   EXPECT_EQ(s.fps, (Rational{30, 1}));
-  EXPECT_EQ(s.frames, 60);
-  EXPECT_DOUBLE_EQ(s.duration, 2.0);
+  EXPECT_EQ(s.frames, 120);
+  EXPECT_DOUBLE_EQ(s.duration, 4.0);
   EXPECT_EQ(s.seed, 2263921264ULL);
   ASSERT_EQ(s.keyframes.size(), 1u);
   EXPECT_EQ(s.keyframes[0].frame, 0);
   EXPECT_EQ(s.keyframes[0].prompt, s.prompt);
-  EXPECT_NE(s.prompt.find("paper boat"), std::string::npos);
+  EXPECT_EQ(s.prompt, "a red ball over snow at sunset");
   EXPECT_EQ(s.keyframe_model.kind, ModelRef::Kind::Builtin);
+  EXPECT_EQ(s.keyframe_model.path, builtin_keyframe_model()) << "builtin means the shipped diffusers folder";
+  EXPECT_TRUE(s.keyframe_model.is_folder());
   EXPECT_EQ(s.temporal_model.kind, ModelRef::Kind::Builtin);
   EXPECT_EQ(s.output, fs::weakly_canonical(root / "renders") / "quickstart.mp4");
   EXPECT_EQ(s.source_file, examples() / "quickstart.yaml");
-  EXPECT_EQ(s.source_line, 5);
+  EXPECT_EQ(s.source_line, 6);
   EXPECT_EQ(s.sampler.name, "euler");  // struct defaults
   EXPECT_EQ(s.sampler.steps, 25);
   EXPECT_EQ(s.gen_width, 0);
@@ -80,7 +82,7 @@ TEST(Examples, ShotListMergesDefaults) {
   ASSERT_EQ(list.shots.size(), 3u);
   EXPECT_TRUE(list.warnings.empty());
   const Shot& a = list.shots[0];
-  EXPECT_EQ(a.id, "tide-pools");
+  EXPECT_EQ(a.id, "meadow-box");
   EXPECT_EQ(a.preset.name, "vertical-short");
   EXPECT_EQ(a.negative_prompt, "blurry, low quality, text, watermark");
   EXPECT_EQ(a.frames, 90);
@@ -89,7 +91,7 @@ TEST(Examples, ShotListMergesDefaults) {
   EXPECT_EQ(a.keyframes[0].negative_prompt, a.negative_prompt);
 
   const Shot& b = list.shots[1];
-  EXPECT_EQ(b.id, "street-dawn-to-night");
+  EXPECT_EQ(b.id, "sea-day-to-night");
   EXPECT_EQ(b.preset.name, "hd");
   EXPECT_EQ(b.frames, 120);
   ASSERT_EQ(b.keyframes.size(), 2u);
@@ -101,7 +103,7 @@ TEST(Examples, ShotListMergesDefaults) {
   EXPECT_EQ(b.sampler.name, "euler");  // merged from defaults key by key
   EXPECT_DOUBLE_EQ(b.sampler.guidance, 7.5);
   EXPECT_EQ(b.motion.motion_bucket_id, 127);
-  EXPECT_EQ(b.output, fs::weakly_canonical(root) / "street-dawn-to-night.mp4");
+  EXPECT_EQ(b.output, fs::weakly_canonical(root) / "sea-day-to-night.mp4");
 
   const Shot& c = list.shots[2];
   EXPECT_EQ(c.id, "square-loop");
@@ -124,10 +126,8 @@ TEST(Examples, FilmScopeResolves) {
   EXPECT_EQ(s.preset.height, 858);
   EXPECT_EQ(s.fps, (Rational{24, 1}));
   EXPECT_EQ(s.frames, 72);
-  EXPECT_EQ(s.gen_width, 1024);
-  EXPECT_EQ(s.gen_height, 432);
+  EXPECT_EQ(s.gen_width, 0);  // the built-in model's own raster in the preset's aspect
   EXPECT_EQ(s.sampler.name, "dpmpp_2m");
-  EXPECT_EQ(s.sampler.sigma_schedule, "karras");
   EXPECT_EQ(s.motion.motion_bucket_id, 90);
   EXPECT_EQ(s.motion.generation_fps, 8);
   EXPECT_EQ(s.post.retime, "mci");
@@ -149,12 +149,12 @@ TEST(ShotJson, IsCompactAndComplete) {
   EXPECT_EQ(text.find('\n'), std::string::npos);
   const auto j = nlohmann::json::parse(text);
   EXPECT_EQ(j["schema"], 1);
-  EXPECT_EQ(j["id"], "street-dawn-to-night");
+  EXPECT_EQ(j["id"], "sea-day-to-night");
   EXPECT_EQ(j["preset"]["name"], "hd");
   EXPECT_EQ(j["preset"]["width"], 1920);
   EXPECT_EQ(j["fps"], "30/1");
   EXPECT_EQ(j["frames"], 120);
-  EXPECT_EQ(j["seed"], default_seed("street-dawn-to-night"));
+  EXPECT_EQ(j["seed"], default_seed("sea-day-to-night"));
   ASSERT_EQ(j["keyframes"].size(), 2u);
   EXPECT_EQ(j["keyframes"][1]["frame"], 75);
   EXPECT_EQ(j["sampler"]["steps"], 30);
@@ -204,7 +204,7 @@ TEST(Shot, FolderWithoutConfigIsNotAModel) {
   write_file(dir / "a.yaml", "id: a\nduration: 1\nprompt: x\nmodels: {keyframe: empty}\n");
   EXPECT_EQ(error_of({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"}),
             (dir / "a.yaml").string() +
-                ":4:20: models.keyframe: expected 'builtin', a diffusers folder or a "
+                ":4:20: models.keyframe: expected 'builtin', 'procedural', a diffusers folder or a "
                 ".safetensors file, got 'empty' (the folder " +
                 (dir / "empty").string() + " has neither model_index.json nor config.json)");
 }
@@ -396,9 +396,39 @@ TEST(Shot, UserPresetFolderIsUsed) {
   EXPECT_EQ(s.output.filename(), "a.mkv");
 }
 
+TEST(ShotWarnings, BuiltinModelNamesTheWordsItDoesNotKnow) {
+  const fs::path dir = test::scratch_dir("shot_warn_vocab");
+  write_file(dir / "a.yaml",
+             "id: a\nduration: 2\nprompt: a red ball over snow, cinematic 35mm\nkeyframes:\n  - at: 0\n  - at: 1\n"
+             "    prompt: a dragon over snow\n");
+  auto list = load_shots({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"});
+  ASSERT_EQ(list.warnings.size(), 1u);
+  EXPECT_EQ(list.warnings[0], (dir / "a.yaml").string() +
+                                  ":3:9: warning: prompt: the built-in model does not know 'cinematic', '35mm', 'dragon': "
+                                  "it draws skies, grounds and a ball, box or kite in eight colours "
+                                  "(docs/builtin-model.md); name Stable Diffusion weights as models.keyframe for "
+                                  "anything else");
+  // Words of the vocabulary only: no warning; the procedural stand-in: no warning.
+  write_file(dir / "b.yaml", "id: b\nduration: 2\nprompt: at night, a blue kite above the ocean with the moon\n");
+  EXPECT_TRUE(load_shots({dir / "b.yaml"}, LoadOptions{.out_root = dir / "out"}).warnings.empty());
+  write_file(dir / "c.yaml", "id: c\nduration: 2\nprompt: a dragon\nmodels: {keyframe: procedural}\n");
+  list = load_shots({dir / "c.yaml"}, LoadOptions{.out_root = dir / "out"});
+  EXPECT_TRUE(list.warnings.empty());
+  EXPECT_EQ(list.shots[0].keyframe_model.kind, ModelRef::Kind::Procedural);
+  // models.temporal: none
+  write_file(dir / "d.yaml", "id: d\nduration: 2\nprompt: a red box\nmodels: {temporal: none}\n");
+  EXPECT_EQ(load_shots({dir / "d.yaml"}, LoadOptions{.out_root = dir / "out"}).shots[0].temporal_model.kind,
+            ModelRef::Kind::None);
+  // 'none' is no keyframe model, 'procedural' no temporal one.
+  write_file(dir / "e.yaml", "id: e\nduration: 2\nprompt: a red box\nmodels: {keyframe: none, temporal: procedural}\n");
+  const auto err = test::error_message<clipgen::ConfigError>([&] { load_shots({dir / "e.yaml"}, LoadOptions{.out_root = dir / "out"}); });
+  EXPECT_NE(err.find("models.keyframe: expected 'builtin', 'procedural'"), std::string::npos) << err;
+  EXPECT_NE(err.find("models.temporal: expected 'builtin', 'none'"), std::string::npos) << err;
+}
+
 TEST(ShotWarnings, LongerThanPresetMaximum) {
   const fs::path dir = test::scratch_dir("shot_warn_long");
-  write_file(dir / "a.yaml", "id: a\npreset: youtube-shorts\nduration: 200\nprompt: x\n");
+  write_file(dir / "a.yaml", "id: a\npreset: youtube-shorts\nduration: 200\nprompt: a red ball\n");
   const auto list = load_shots({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"});
   ASSERT_EQ(list.warnings.size(), 1u);
   EXPECT_EQ(list.warnings[0],
@@ -408,7 +438,7 @@ TEST(ShotWarnings, LongerThanPresetMaximum) {
 
 TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
   const fs::path dir = test::scratch_dir("shot_warn_title");
-  write_file(dir / "a.yaml", "id: a\npreset: instagram-reels\nduration: 2\nprompt: x\ntitle: Hello\n");
+  write_file(dir / "a.yaml", "id: a\npreset: instagram-reels\nduration: 2\nprompt: a red ball\ntitle: Hello\n");
   const auto list = load_shots({dir / "a.yaml"}, LoadOptions{.out_root = dir / "out"});
   ASSERT_EQ(list.warnings.size(), 1u);
   // Reels: UI over 14% top (269 px of 1920), 35% bottom (672 px), 6% sides (65 px of 1080).
@@ -417,6 +447,6 @@ TEST(ShotWarnings, TitleOnAPlatformWithUiZones) {
                                   "bottom 35%, left 6% and right 6% of the frame; place the title inside x 65..1015, "
                                   "y 269..1248 of 1080x1920");
   // no warning without a title, nor for a preset without UI zones
-  write_file(dir / "b.yaml", "id: b\npreset: hd\nduration: 2\nprompt: x\ntitle: Hello\n");
+  write_file(dir / "b.yaml", "id: b\npreset: hd\nduration: 2\nprompt: a red ball\ntitle: Hello\n");
   EXPECT_TRUE(load_shots({dir / "b.yaml"}, LoadOptions{.out_root = dir / "out"}).warnings.empty());
 }

@@ -25,7 +25,7 @@ id: cli-shot
 preset: tiny
 duration: 1
 seed: 3
-prompt: "rolling hills under a pale sky"
+prompt: "a green kite over sand on a clear day"
 size: {width: 64, height: 64}
 motion: {generation_fps: 6, decode_chunk: 3}
 )";
@@ -92,7 +92,7 @@ TEST(Cli, RunDryRunResumeAndReport) {
   EXPECT_NE(report.find("\"seed\": 3"), std::string::npos) << report;
   const auto shot = nlohmann::json::parse(report)["shots"][0];
   EXPECT_EQ(shot["devices"], nlohmann::json::array({"cpu"})) << report;
-  EXPECT_TRUE(shot["precision"].is_null()) << report;  // the procedural model has no weights
+  EXPECT_EQ(shot["precision"], "fp32") << report;  // the built-in diffusion model, auto precision on the CPU
 
   // A rerun skips the finished shot; --force renders it again.
   r = test::run_clipgen("run " + common + " --out " + q(out) + " --json-report " + q(dir / "report2.json"));
