@@ -124,8 +124,10 @@ TrainRecipe load_train_recipe(const std::filesystem::path& file) {
   t.scheduler_config = model_config(r, n["scheduler"], "scheduler");
   if (const auto& s = n["samples"]; r.require_map(s, "samples", "prompts, steps, guidance")) {
     r.check_keys(s, "samples", {"prompts", "steps", "guidance"});
-    if (!is_seq(s["prompts"]) || s["prompts"].size() == 0) {
+    if (!is_seq(s["prompts"])) {
       r.expected(s["prompts"], "samples.prompts", "a list of prompts");
+    } else if (s["prompts"].size() == 0) {
+      r.error(s["prompts"], "samples.prompts", "expected at least one prompt, got an empty list");
     } else {
       for (size_t i = 0; i < s["prompts"].size(); ++i)
         if (auto v = r.text(s["prompts"][i], "samples.prompts[" + std::to_string(i) + "]", false)) t.sample_prompts.push_back(*v);

@@ -92,7 +92,7 @@ TEST(Cli, RunDryRunResumeAndReport) {
   EXPECT_NE(report.find("\"seed\": 3"), std::string::npos) << report;
   const auto shot = nlohmann::json::parse(report)["shots"][0];
   EXPECT_EQ(shot["devices"], nlohmann::json::array({"cpu"})) << report;
-  EXPECT_EQ(shot["precision"], "fp32") << report;  // the built-in diffusion model, auto precision on the CPU
+  EXPECT_EQ(shot["precision"], nlohmann::json({{"cpu", "fp32"}})) << report;  // the built-in diffusion model, auto precision on the CPU
 
   // A rerun skips the finished shot; --force renders it again.
   r = test::run_clipgen("run " + common + " --out " + q(out) + " --json-report " + q(dir / "report2.json"));
