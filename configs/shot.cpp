@@ -590,7 +590,7 @@ void read_sampler(Context& c, const Layers& L, Sampler& s) {
   if (const Found f = S.get("steps"))
     if (auto v = r.integer(f.node, f.path, 1, Limits::max_steps, "Limits::max_steps")) s.steps = static_cast<int>(*v);
   if (const Found f = S.get("guidance"))
-    if (auto v = r.number(f.node, f.path, 0, 50)) s.guidance = *v;
+    if (auto v = r.number(f.node, f.path, 0, 50)) s.guidance = *v, s.guidance_given = true;
   if (const Found f = S.get("sigma_schedule"))
     if (auto v = r.choice(f.node, f.path, {"default", "karras"})) s.sigma_schedule = *v;
   if (const Found f = S.get("clip_skip"))
@@ -820,6 +820,7 @@ Resolved resolve_shot(Context& c, const YAML::Node& shot_node, const std::string
                 "built-in keyframe model (its own small VAE is the only one its latents fit)");
     }
     if (s.keyframe_model.kind == ModelRef::Kind::Builtin) {
+      if (!s.sampler.guidance_given) s.sampler.guidance = Sampler::kBuiltinGuidance;
       s.keyframe_model.path = builtin_keyframe_model();
       std::error_code ec;
       if (c.options.check_files && !fs::exists(s.keyframe_model.path / "model_index.json", ec)) {

@@ -77,7 +77,11 @@ struct Keyframe {
 struct Sampler {
   std::string name = "euler";        // ddim | pndm | euler | euler_ancestral | dpmpp_2m | lcm
   int steps = 25;
-  double guidance = 7.5;
+  double guidance = 7.5;             // the built-in keyframe model's default is kBuiltinGuidance
+  bool guidance_given = false;       // the shot (or its defaults) set guidance
+  // CFG scale a shot with the built-in keyframe model gets when it sets none: chosen on held-out prompts
+  // (docs/builtin-model.md#quality; 7.5 oversaturates this small model's object colours).
+  static constexpr double kBuiltinGuidance = 3.0;
   std::string sigma_schedule = "default";  // default | karras
   int clip_skip = 1;                 // 1 = last layer
 };

@@ -1,7 +1,8 @@
 // The quality probe of the built-in keyframe model (models/builtin/clipgen-tiny), judged by pixels only
-// (scenes::judge, which knows nothing of the model): 60 prompts of the vocabulary with seeds never used
+// (scenes::judge, which knows nothing of the model): 100 prompts of the vocabulary with seeds never used
 // in training, rendered through the keyframe stage exactly as `clipgen run` renders a shot that names no
-// model (the diffusers-folder loader, the shot's default sampler: Euler, 25 steps, CFG 7.5). The figures
+// model (the diffusers-folder loader, the resolved shot's sampler: Euler, 25 steps, CFG 3 — the built-in
+// model's default, chosen on a separate set of held-out prompts). The figures
 // are printed and recorded in docs/builtin-model.md.
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "scenes/caption.h"
 #include "scenes/judge.h"
 #include "stages/keyframe.h"
+#include "tests/test_util.h"
 
 using namespace clipgen;
 
@@ -25,7 +27,12 @@ struct Figures {
 
 Figures probe(int count, bool print_misses) {
   auto model = stages::load_sd_pipeline(configs::builtin_keyframe_model());
-  const configs::Sampler defaults;  // what a shot that says nothing about its sampler gets
+  // What a shot that names no model and says nothing about its sampler gets.
+  const auto dir = test::scratch_dir("builtin_probe");
+  test::write_file(dir / "shot.yaml", "id: probe\nduration: 1\nprompt: a red ball over snow at sunset\n");
+  const auto shot = configs::load_shots({dir / "shot.yaml"}, configs::LoadOptions{.out_root = dir / "out"}).shots.at(0);
+  EXPECT_EQ(shot.keyframe_model.path, configs::builtin_keyframe_model());
+  const configs::Sampler defaults = shot.sampler;
   Figures f;
   for (int k = 0; k < count; ++k) {
     // Probe scenes come from seeds far outside the training streams, with no extras (the judge reads the
@@ -61,8 +68,8 @@ Figures probe(int count, bool print_misses) {
 }  // namespace
 
 TEST(BuiltinKeyframes, PromptedSceneIsWhatThePixelsShow) {
-  const Figures f = probe(60, true);
-  ASSERT_EQ(f.n, 60);
+  const Figures f = probe(100, true);
+  ASSERT_EQ(f.n, 100);
   EXPECT_GE(f.rate(f.sky), 0.80);
   EXPECT_GE(f.rate(f.ground), 0.80);
   EXPECT_GE(f.rate(f.object), 0.80);
