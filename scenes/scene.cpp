@@ -369,9 +369,7 @@ Image render(const Scene& s, int w, int h, double t) {
 
 bool object_visible(const Scene& s, const Image& image, int min_pixels) {
   if (image.object_pixels() < min_pixels) return false;
-  const float short_side = static_cast<float>(std::min(image.width, image.height));
   const Placed p = place_object(s, image.width, image.height, 0);
-  (void)short_side;
   const float v = std::clamp(p.cy / static_cast<float>(image.height), 0.0f, 1.0f);
   Rgb bg;
   if (v < s.horizon) {

@@ -38,9 +38,13 @@ at::Tensor sample_images(KeyframeModel& m, const std::vector<std::string>& promp
       x = sched->step(guided, s, x, &gen).prev_sample;
     }
     const auto img = m.vae->decode(x / m.scaling_factor);
-    out.push_back(((img.clamp(-1, 1) + 1) * 127.5).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu());
+    out.push_back(to_u8_nhwc(img));
   }
   return torch::cat(out);
+}
+
+at::Tensor to_u8_nhwc(const at::Tensor& img) {
+  return ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();
 }
 
 std::vector<uint8_t> tile_grid(const at::Tensor& images, int columns, int& grid_w, int& grid_h) {

@@ -38,6 +38,9 @@ struct SampleOptions {
 at::Tensor sample_images(KeyframeModel& m, const std::vector<std::string>& prompts, const std::vector<uint64_t>& seeds,
                          const SampleOptions& opt);
 
+// Images in [-1, 1] [N, 3, H, W] (any device) → uint8 [N, H, W, 3] on the CPU.
+at::Tensor to_u8_nhwc(const at::Tensor& images);
+
 // Tiles uint8 [N, H, W, 3] images into one RGB24 grid of `columns` columns (1-pixel white gaps).
 std::vector<uint8_t> tile_grid(const at::Tensor& images, int columns, int& grid_w, int& grid_h);
 

@@ -55,6 +55,10 @@ struct JudgeScore {
     ground += j.ground == s.ground;
     object += j.object && *j.object == s.colour;
   }
+  JudgeScore& operator+=(const JudgeScore& o) {
+    n += o.n, sky += o.sky, ground += o.ground, object += o.object;
+    return *this;
+  }
   std::map<std::string, double> figures(const std::string& prefix = "") const {
     const double d = std::max(1, n);
     return {{prefix + "sky", sky / d}, {prefix + "ground", ground / d}, {prefix + "object", object / d}};
@@ -88,10 +92,6 @@ JudgeScore judge_images(const at::Tensor& images_u8, const std::vector<scenes::S
   return score;
 }
 
-at::Tensor to_u8_nhwc(const at::Tensor& img) {
-  return ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().cpu();
-}
-
 template <class Model, class Config>
 Model build(const std::string& config_text, const char* what) {
   const auto cfg = Config::from_json(json::parse(config_text), std::string("recipe ") + what + ".config");
@@ -99,11 +99,10 @@ Model build(const std::string& config_text, const char* what) {
 }
 
 // 1 / std of the encoder's latents (mode) over four batches of the evaluation stream.
-double measure_scaling_factor(AutoencoderKL& vae, SceneBatcher& batcher, const configs::TrainRecipe& r, c10::Device dev) {
+double measure_scaling_factor(AutoencoderKL& vae, SceneBatcher& batcher, c10::Device dev) {
   torch::NoGradGuard ng;
   std::vector<at::Tensor> zs;
   for (int k = 0; k < 4; ++k) zs.push_back(vae->encode(batcher.make(kEvalStream, 100 + k, 16).pixels.to(dev)).mean.flatten());
-  (void)r;
   return 1.0 / torch::cat(zs).std().item<double>();
 }
 
@@ -151,9 +150,8 @@ TrainResult train_keyframe_model(const configs::TrainRecipe& r, const TrainOptio
       for (int k = 0; k < 3; ++k) {
         auto b = batcher.make(kEvalStream, k, 16);
         const auto rec = vae->decode(vae->encode(b.pixels.to(dev)).mean);
-        const auto a = judge_images(to_u8_nhwc(rec), b.scenes), t = judge_images(to_u8_nhwc(b.pixels), b.scenes);
-        rec_score.n += a.n, rec_score.sky += a.sky, rec_score.ground += a.ground, rec_score.object += a.object;
-        truth_score.n += t.n, truth_score.object += t.object;
+        rec_score += judge_images(to_u8_nhwc(rec), b.scenes);
+        truth_score += judge_images(to_u8_nhwc(b.pixels), b.scenes);
       }
       vae->train();
       auto f = rec_score.figures("rec_");
@@ -171,7 +169,7 @@ TrainResult train_keyframe_model(const configs::TrainRecipe& r, const TrainOptio
   vae_runner.use_export_weights();
   vae->eval();
   for (auto& [_, t] : vae_params) t.set_requires_grad(false);
-  const double sf = measure_scaling_factor(vae, batcher, r, dev);
+  const double sf = measure_scaling_factor(vae, batcher, dev);
   spdlog::info("VAE latent scaling factor {:.5f}", sf);
 
   // ---- phase 2: UNet2DConditionModel + CLIPTextModel ----
